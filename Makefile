@@ -1,0 +1,27 @@
+# Two entry points: `make demo` (the main job) and `make test` (the whole suite).
+# Both install the locked environment first: uv in .tools/, the project in .venv/.
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+UV := .tools/bin/uv
+HOME_DIR ?= datacrew_home
+
+.PHONY: demo test bench install
+
+install: .venv/.synced
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+.venv/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+demo: .venv/.synced
+	.venv/bin/datacrew demo --home $(HOME_DIR)
+
+test: .venv/.synced
+	.venv/bin/python -m pytest
+
+bench: .venv/.synced
+	.venv/bin/python -m bench.run_all

@@ -1,0 +1,60 @@
+"""`datacrew` command line: every command takes --home and --json; bad input exits 2."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from datacrew_resources.config import ConfigError, ConfigErrors, Home
+from datacrew_resources.environment import prepare_environment
+
+from . import commands
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--home", help="platform home (default: $DATACREW_HOME or ./datacrew_home)")
+    common.add_argument("--json", action="store_true", help="machine-readable output")
+    parser = argparse.ArgumentParser(prog="datacrew", description=__doc__, parents=[common])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("demo", parents=[common], help="build the flight-data home, discover, materialize everything")
+    sub.add_parser("validate", parents=[common], help="check datacrew.yaml and every spec")
+    sub.add_parser("discover", parents=[common], help="scan the sources into the catalog")
+    search = sub.add_parser("search", parents=[common], help="rank catalog datasets for a query")
+    search.add_argument("query")
+    search.add_argument("--limit", type=int, default=10)
+    materialize = sub.add_parser("materialize", parents=[common], help="materialize transformations via Dagster")
+    materialize.add_argument("names", nargs="*", metavar="NAME_OR_KEY")
+    materialize.add_argument("--all", action="store_true", help="every transformation")
+    lineage = sub.add_parser("lineage", parents=[common], help="table lineage from the asset graph")
+    lineage.add_argument("key", metavar="KEY")
+    direction = lineage.add_mutually_exclusive_group()
+    direction.add_argument("--upstream", action="store_true")
+    direction.add_argument("--downstream", action="store_true")
+    lineage.add_argument("--format", choices=["text", "json"], default="text")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    home = Home.resolve(args.home)
+    try:
+        if args.command == "demo" or home.config_path.exists():
+            prepare_environment(home)
+        return commands.run(args, home)
+    except ConfigErrors as e:
+        for error in e.errors:
+            print(f"datacrew: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except ConfigError as e:
+        print(f"datacrew: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""The one place where datacrew's Dagster `Definitions` are assembled."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from datacrew_resources.catalog.store import CatalogStore
+from datacrew_resources.config import Home
+from datacrew_resources.environment import prepare_environment
+from datacrew_resources.resources import CrewResource, PlatformResource
+
+from .checks import build_quality_checks
+from .discovered import discovered_asset_specs
+from .jobs import transformations_job
+from .transformations import transformation_asset
+
+
+def build_definitions(home: Home) -> dg.Definitions:
+    """Definitions for one home, from its config, specs and catalog store (no source scans)."""
+    config = home.load_config()
+    specs = home.load_specs(config)
+    records = CatalogStore(home.catalog_path).all() if home.catalog_path.exists() else []
+    transformations = [transformation_asset(loaded=loaded) for loaded in specs]
+    return dg.Definitions(
+        assets=[*discovered_asset_specs(records), *transformations],
+        asset_checks=[build_quality_checks(spec=l.spec, defaults=config.quality) for l in specs],
+        jobs=[transformations_job([dg.AssetKey(l.spec.asset_key) for l in specs])],
+        resources={
+            "platform": PlatformResource(home_dir=str(home.root)),
+            "crew": CrewResource(home_dir=str(home.root)),
+        },
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """Entry point for `dagster dev` / `workspace.yaml`: the home named by DATACREW_HOME."""
+    home = Home.resolve()
+    prepare_environment(home)
+    return build_definitions(home)

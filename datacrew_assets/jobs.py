@@ -1,0 +1,16 @@
+"""Jobs people launch from the UI or the CLI."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+TRANSFORM_JOB = "materialize_transformations"
+
+
+def transformations_job(asset_keys: list[dg.AssetKey]) -> dg.UnresolvedAssetJobDefinition:
+    """Every transformation asset and its checks, in dependency order."""
+    return dg.define_asset_job(
+        TRANSFORM_JOB,
+        selection=dg.AssetSelection.assets(*asset_keys),
+        description="Materialize every transformation through its crew and run its quality checks",
+    )

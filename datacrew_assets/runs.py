@@ -1,0 +1,141 @@
+"""Materialize transformation assets through Dagster into the home's persistent instance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import dagster as dg
+
+from datacrew_resources.config import ConfigError, ConfigErrors, Home
+
+from .definitions import build_definitions
+from .jobs import TRANSFORM_JOB
+
+
+@dataclass
+class CheckOutcome:
+    name: str
+    passed: bool
+    severity: str
+    value: float | None
+    threshold: float | None
+
+    @property
+    def blocking_failure(self) -> bool:
+        return not self.passed and self.severity == "ERROR"
+
+
+@dataclass
+class AssetOutcome:
+    asset_key: str
+    status: str  # materialized | failed | skipped
+    output_uri: str | None = None
+    record_count: int | None = None
+    crew_seconds: float | None = None
+    engine_seconds: float | None = None
+    error: str | None = None
+    checks: list[CheckOutcome] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "asset_key": self.asset_key,
+            "status": self.status,
+            "output_uri": self.output_uri,
+            "record_count": self.record_count,
+            "crew_seconds": self.crew_seconds,
+            "engine_seconds": self.engine_seconds,
+            "error": self.error,
+            "checks": [vars(c) for c in self.checks],
+        }
+
+
+@dataclass
+class RunReport:
+    run_id: str
+    assets: list[AssetOutcome]
+
+    @property
+    def ok(self) -> bool:
+        return all(
+            a.status == "materialized" and not any(c.blocking_failure for c in a.checks)
+            for a in self.assets
+        )
+
+
+def transformation_keys(home: Home) -> list[dg.AssetKey]:
+    return [dg.AssetKey(l.spec.asset_key) for l in home.load_specs(home.load_config())]
+
+
+def resolve_selection(home: Home, names: list[str]) -> list[dg.AssetKey]:
+    """Map `NAME`, `layer/name` or `layer__name` to transformation asset keys."""
+    specs = home.load_specs(home.load_config())
+    by_name: dict[str, list[str]] = {}
+    for loaded in specs:
+        key = loaded.spec.asset_key
+        for alias in (loaded.spec.name, "/".join(key), "__".join(key)):
+            by_name.setdefault(alias, key)
+    keys = []
+    for name in names:
+        if name not in by_name:
+            known = ", ".join(sorted(l.spec.name for l in specs))
+            raise ConfigErrors([ConfigError(f"no such transformation (known: {known})", field="asset", value=name)])
+        keys.append(dg.AssetKey(by_name[name]))
+    return keys
+
+
+def materialize(home: Home, keys: list[dg.AssetKey] | None = None) -> RunReport:
+    """Run the transformation job (all assets, or `keys`) in-process against the home instance."""
+    selected = keys or transformation_keys(home)
+    job = build_definitions(home).resolve_job_def(TRANSFORM_JOB)
+    instance = dg.DagsterInstance.get()
+    result = job.execute_in_process(
+        instance=instance,
+        asset_selection=keys,
+        raise_on_error=False,
+    )
+    return RunReport(run_id=result.run_id, assets=[_outcome(result, key) for key in selected])
+
+
+def _outcome(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> AssetOutcome:
+    shown = key.to_user_string()
+    materializations = [
+        m for m in result.get_asset_materialization_events() if m.asset_key == key
+    ]
+    checks = [
+        CheckOutcome(
+            name=e.check_name,
+            passed=e.passed,
+            severity=e.severity.value,
+            value=_number(e.metadata.get("value")),
+            threshold=_number(e.metadata.get("threshold")),
+        )
+        for e in result.get_asset_check_evaluations()
+        if e.asset_key == key
+    ]
+    if materializations:
+        metadata = materializations[-1].materialization.metadata
+        return AssetOutcome(
+            asset_key=shown,
+            status="materialized",
+            output_uri=_number_or_text(metadata.get("dagster/uri")),
+            record_count=_number(metadata.get("dagster/row_count")),
+            crew_seconds=_number(metadata.get("datacrew/crew_seconds")),
+            engine_seconds=_number(metadata.get("datacrew/engine_seconds")),
+            checks=checks,
+        )
+    step_key = "__".join(key.path)
+    failures = [e for e in result.get_step_failure_events() if e.step_key == step_key]
+    if failures:
+        error = failures[0].event_specific_data.error
+        message = (error.message or "").strip().splitlines()
+        return AssetOutcome(asset_key=shown, status="failed", error=message[-1] if message else "failed", checks=checks)
+    return AssetOutcome(asset_key=shown, status="skipped", error="not run: an upstream asset failed or a blocking check failed", checks=checks)
+
+
+def _number(value: Any) -> Any:
+    return None if value is None else value.value
+
+
+def _number_or_text(value: Any) -> Any:
+    return None if value is None else str(value.value)

@@ -1,0 +1,58 @@
+"""Transformation specs as Dagster assets, each materialized by a crew run."""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+
+from datacrew_resources.config import LoadedSpec
+from datacrew_resources.resources import CrewResource
+
+from .metadata import column_schema, preview_markdown
+
+TRANSFORMATION_KINDS = {"crewai", "duckdb", "parquet"}
+
+
+def transformation_asset(*, loaded: LoadedSpec) -> dg.AssetsDefinition:
+    """The asset for one spec; its body asks the crew to carry the spec out."""
+    spec = loaded.spec
+
+    @dg.asset(
+        key=spec.asset_key,
+        deps=[dg.AssetKey(source.split("/")) for source in spec.sources],
+        description=spec.description or f"{spec.type.value} transformation {spec.name}",
+        group_name=spec.layer,
+        owners=[spec.owner],
+        kinds=TRANSFORMATION_KINDS,
+        code_version=spec.code_version,
+        tags={
+            "datacrew/transformation_type": spec.type.value,
+            "datacrew/classification": spec.classification,
+        },
+        metadata={
+            "dagster/column_schema": column_schema(spec.target_schema.columns),
+            "datacrew/spec_file": str(loaded.path),
+            "datacrew/agent": spec.agent,
+        },
+        op_tags={"datacrew/agent": spec.agent},
+    )
+    def _transformation(context: dg.AssetExecutionContext, crew: CrewResource) -> dg.MaterializeResult:
+        outcome = crew.run_transformation(spec.name, log=context.log)
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": outcome.record_count,
+                "dagster/uri": outcome.output_uri,
+                "dagster/column_schema": column_schema(outcome.columns),
+                "datacrew/sql": dg.MarkdownMetadataValue(f"```sql\n{outcome.sql}\n```"),
+                "datacrew/agent": outcome.agent_id,
+                "datacrew/crew_seconds": round(outcome.crew_seconds, 4),
+                "datacrew/engine_seconds": round(outcome.engine_seconds, 4),
+                "datacrew/tool_calls": dg.JsonMetadataValue(outcome.tool_calls),
+                "datacrew/token_usage": dg.JsonMetadataValue(outcome.token_usage),
+                "datacrew/crew_result": dg.JsonMetadataValue(json.loads(json.dumps(outcome.crew_result, default=str))),
+                "preview": preview_markdown([c.name for c in outcome.columns], outcome.preview_rows),
+            }
+        )
+
+    return _transformation

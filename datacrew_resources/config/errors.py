@@ -1,0 +1,59 @@
+"""The one error type for bad input: always one line naming file, field and value."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+class ConfigError(ValueError):
+    """Bad configuration or spec input, rendered as `file: field: value: problem`."""
+
+    def __init__(self, problem: str, *, file: str = "", field: str = "", value: Any = ...):
+        self.file = str(file)
+        self.field = field
+        self.value = value
+        self.problem = " ".join(str(problem).split())
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        parts = [p for p in (self.file, self.field) if p]
+        if self.value is not ...:
+            parts.append(_show(self.value))
+        parts.append(self.problem)
+        return ": ".join(parts)
+
+
+class ConfigErrors(ValueError):
+    """Several `ConfigError`s found in one pass, one line each."""
+
+    def __init__(self, errors: list[ConfigError]):
+        self.errors = errors
+        super().__init__("\n".join(e.render() for e in errors))
+
+
+def from_pydantic(exc: Any, *, file: str, prefix: str = "") -> list[ConfigError]:
+    """Turn a pydantic ValidationError into one ConfigError per problem."""
+    errors = []
+    for item in exc.errors():
+        loc = item.get("loc", ())
+        field = prefix
+        previous = None
+        for part in loc:
+            # A tagged union repeats the tag (`join.join.on`): show it once.
+            if part == previous:
+                continue
+            previous = part
+            if isinstance(part, int):
+                field += f"[{part}]"
+            elif part not in ("function-after", "function-before", "function-wrap"):
+                field += f".{part}" if field else str(part)
+        message = item.get("msg", "invalid").removeprefix("Value error, ")
+        # A missing field's "input" is the whole parent mapping: not worth echoing.
+        value = ... if item.get("type") == "missing" else item.get("input", ...)
+        errors.append(ConfigError(message, file=file, field=field, value=value))
+    return errors

@@ -1,0 +1,178 @@
+"""`datacrew.yaml`: sources, agents, delegation rules, transformations, quality, llm."""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ConfigError, ConfigErrors, from_pydantic
+from .spec import NAME_PATTERN, read_yaml_mapping
+
+CONFIG_FILE = "datacrew.yaml"
+
+
+class SourceType(str, Enum):
+    data_lake = "data_lake"
+    data_warehouse = "data_warehouse"
+    streaming = "streaming"
+    api_endpoints = "api_endpoints"
+    file_systems = "file_systems"
+
+
+class Authority(int, Enum):
+    """The tutorial's five delegation authority levels, lowest first."""
+
+    DATA_PROCESSOR = 1
+    PIPELINE_COLLABORATOR = 2
+    STAGE_COORDINATOR = 3
+    PIPELINE_MANAGER = 4
+    DATA_ARCHITECT = 5
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceConfig(_Strict):
+    name: str
+    type: SourceType
+    uri: str = Field(description="directory or file; relative paths are relative to the home")
+    owner: str = "team:data-platform"
+    description: str = ""
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _lower_snake(cls, value: str) -> str:
+        if not NAME_PATTERN.match(value):
+            raise ValueError("must be lowercase snake_case (a-z, 0-9, _)")
+        return value
+
+    @field_validator("uri")
+    @classmethod
+    def _no_traversal(cls, value: str) -> str:
+        if ".." in Path(value).parts or value.startswith("~"):
+            raise ValueError("must not contain '..' or start with '~'")
+        return value
+
+
+class AgentConfig(_Strict):
+    id: str
+    authority: Authority
+    role: Literal[
+        "discovery_specialist", "etl_architect", "quality_validator", "pipeline_orchestrator"
+    ] = "etl_architect"
+    specializations: dict[str, float] = Field(default_factory=dict)
+    capacity: int = Field(default=10, ge=1)
+
+    @field_validator("authority", mode="before")
+    @classmethod
+    def _authority_by_name(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return Authority[value.upper()]
+            except KeyError:
+                raise ValueError(
+                    f"unknown authority (known: {', '.join(a.name for a in Authority)})"
+                ) from None
+        return value
+
+
+class DelegationRuleConfig(_Strict):
+    from_authority: Authority
+    to_authority: Authority
+    task_types: list[str]
+    conditions: dict[str, Any] = Field(default_factory=dict)
+    resource_limits: dict[str, Any] = Field(default_factory=dict)
+    approval_required: bool = False
+    escalation_path: list[str] = Field(default_factory=list)
+    data_governance_required: bool = True
+    quality_validation_required: bool = True
+
+    _by_name = field_validator("from_authority", "to_authority", mode="before")(
+        AgentConfig._authority_by_name.__func__
+    )
+
+
+class QualityDefaults(_Strict):
+    """Platform-wide thresholds, the tutorial's figures."""
+
+    completeness: float = Field(default=0.95, ge=0, le=1)
+    consistency: float = Field(default=0.98, ge=0, le=1)
+    accuracy: float = Field(default=0.97, ge=0, le=1)
+
+
+class LLMConfig(_Strict):
+    """`planner` is the deterministic offline planner; anything else is a CrewAI model id."""
+
+    model: str = "planner"
+    base_url: str | None = None
+    api_key_env: str | None = Field(default=None, description="name of the env var holding the key")
+    temperature: float = 0.0
+    max_iterations: int = Field(default=12, ge=1)
+    timeout_seconds: float = Field(default=120, gt=0)
+
+
+class EngineConfig(_Strict):
+    memory_limit: str = "4GB"
+    threads: int = Field(default=2, ge=1)
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _size(cls, value: str) -> str:
+        if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", value):
+            raise ValueError("must be a size such as '4GB' or '512MiB'")
+        return value
+
+
+class PlatformConfig(_Strict):
+    sources: list[SourceConfig] = Field(default_factory=list)
+    agents: list[AgentConfig] = Field(default_factory=list)
+    delegation_rules: list[DelegationRuleConfig] = Field(default_factory=list)
+    transformations: str = "specs/*.yaml"
+    quality: QualityDefaults = Field(default_factory=QualityDefaults)
+    llm: LLMConfig = Field(default_factory=LLMConfig)
+    engine: EngineConfig = Field(default_factory=EngineConfig)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "PlatformConfig":
+        for kind, names in (
+            ("source", [s.name for s in self.sources]),
+            ("agent", [a.id for a in self.agents]),
+        ):
+            duplicates = sorted({n for n in names if names.count(n) > 1})
+            if duplicates:
+                raise ValueError(f"{kind} names must be unique: {duplicates} repeat")
+        return self
+
+    def source(self, name: str) -> SourceConfig | None:
+        return next((s for s in self.sources if s.name == name), None)
+
+    def agent(self, agent_id: str) -> AgentConfig | None:
+        return next((a for a in self.agents if a.id == agent_id), None)
+
+
+def load_platform_config(path: Path) -> PlatformConfig:
+    """Parse `datacrew.yaml`; raise ConfigErrors with one line per problem."""
+    shown = path.name if path.name == CONFIG_FILE else str(path)
+    data = read_yaml_mapping(path, shown)
+    try:
+        return PlatformConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigErrors(from_pydantic(e, file=shown)) from None
+
+
+__all__ = [
+    "Authority",
+    "AgentConfig",
+    "ConfigError",
+    "DelegationRuleConfig",
+    "PlatformConfig",
+    "SourceConfig",
+    "SourceType",
+    "load_platform_config",
+]

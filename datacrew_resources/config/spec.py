@@ -1,0 +1,301 @@
+"""Transformation specs: the YAML files that describe one transformation asset each."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from .errors import ConfigError, ConfigErrors, from_pydantic
+
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+SOURCE_KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]*/[a-z][a-z0-9_]*$")
+DEFAULT_LAYER = "transformed"
+
+
+class TransformationType(str, Enum):
+    etl = "etl"
+    aggregation = "aggregation"
+    join = "join"
+    enrichment = "enrichment"
+    cleansing = "cleansing"
+    normalization = "normalization"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FilterRule(_Strict):
+    filter: str = Field(description="DuckDB boolean expression; rows where it is true are kept")
+
+
+class DeriveRule(_Strict):
+    derive: dict[str, str] = Field(description="new or replaced column -> DuckDB expression")
+
+
+class SelectRule(_Strict):
+    select: list[str]
+
+
+class RenameRule(_Strict):
+    rename: dict[str, str] = Field(description="old name -> new name")
+
+
+class CastRule(_Strict):
+    cast: dict[str, str] = Field(description="column -> DuckDB type")
+
+
+class GroupByRule(_Strict):
+    group_by: list[str]
+
+
+class AggregateRule(_Strict):
+    aggregate: dict[str, str] = Field(description="output column -> aggregate expression")
+
+
+class JoinSpec(_Strict):
+    source: str
+    on: list[str] | dict[str, str] = Field(
+        description="shared key names, or left column -> right column"
+    )
+    how: Literal["inner", "left", "right", "full", "anti", "semi"] = "inner"
+    columns: list[str] | None = Field(
+        default=None, description="right-side columns to keep (default: all but the keys)"
+    )
+    prefix: str = Field(default="", description="prefix for kept right-side columns")
+
+    @field_validator("source")
+    @classmethod
+    def _source_key(cls, value: str) -> str:
+        if not SOURCE_KEY_PATTERN.match(value):
+            raise ValueError("must be 'source/dataset' in lowercase")
+        return value
+
+
+class JoinRule(_Strict):
+    join: JoinSpec
+
+
+RULE_KINDS: dict[str, type[BaseModel]] = {
+    "filter": FilterRule,
+    "derive": DeriveRule,
+    "select": SelectRule,
+    "rename": RenameRule,
+    "cast": CastRule,
+    "group_by": GroupByRule,
+    "aggregate": AggregateRule,
+    "join": JoinRule,
+}
+
+
+def _rule_kind(value: Any) -> str | None:
+    if isinstance(value, BaseModel):
+        return next(k for k, model in RULE_KINDS.items() if isinstance(value, model))
+    if isinstance(value, dict) and len(value) == 1:
+        kind = next(iter(value))
+        return kind if kind in RULE_KINDS else None
+    return None
+
+
+Rule = Annotated[
+    Union[tuple(Annotated[model, Tag(kind)] for kind, model in RULE_KINDS.items())],
+    Discriminator(
+        _rule_kind,
+        custom_error_type="unknown_rule",
+        custom_error_message=f"a rule is a mapping with exactly one of: {', '.join(RULE_KINDS)}",
+    ),
+]
+
+
+class TargetColumn(_Strict):
+    name: str
+    type: str
+    nullable: bool = True
+    primary_key: bool = False
+    description: str = ""
+    min: float | None = None
+    max: float | None = None
+    accepted_values: list[Any] | None = None
+    pattern: str | None = None
+
+    @field_validator("pattern")
+    @classmethod
+    def _regex_compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as e:
+                raise ValueError(f"not a valid regular expression ({e})") from None
+        return value
+
+    @property
+    def has_value_constraints(self) -> bool:
+        return (
+            self.min is not None
+            or self.max is not None
+            or self.accepted_values is not None
+            or self.pattern is not None
+        )
+
+
+class TargetSchema(_Strict):
+    columns: list[TargetColumn] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "TargetSchema":
+        seen: set[str] = set()
+        for column in self.columns:
+            if column.name in seen:
+                raise ValueError(f"column {column.name!r} is declared twice")
+            seen.add(column.name)
+        return self
+
+    @property
+    def primary_key(self) -> list[str]:
+        return [c.name for c in self.columns if c.primary_key]
+
+
+class OutputSpec(_Strict):
+    format: Literal["parquet"] = "parquet"
+    partition_by: list[str] = Field(default_factory=list)
+
+
+class QualityThresholds(_Strict):
+    """Share of rows (0..1) that must pass; `None` means the platform default."""
+
+    completeness: float | None = Field(default=None, ge=0, le=1)
+    consistency: float | None = Field(default=None, ge=0, le=1)
+    accuracy: float | None = Field(default=None, ge=0, le=1)
+    blocking: list[Literal["completeness", "consistency", "accuracy"]] = Field(
+        default_factory=list, description="checks that stop downstream assets when they fail"
+    )
+
+
+class TransformationSpec(_Strict):
+    name: str
+    type: TransformationType
+    description: str = ""
+    sources: list[str] = Field(min_length=1)
+    intent: str = ""
+    rules: list[Rule] = Field(default_factory=list)
+    target_schema: TargetSchema
+    output: OutputSpec = Field(default_factory=OutputSpec)
+    quality: QualityThresholds = Field(default_factory=QualityThresholds)
+    owner: str = "team:data-platform"
+    classification: str = "internal"
+    agent: str = "etl-architect-1"
+    schedule: str | None = None
+    layer: str = DEFAULT_LAYER
+
+    @field_validator("name", "layer")
+    @classmethod
+    def _lower_snake(cls, value: str) -> str:
+        if not NAME_PATTERN.match(value):
+            raise ValueError("must be lowercase snake_case (a-z, 0-9, _)")
+        return value
+
+    @field_validator("sources")
+    @classmethod
+    def _source_keys(cls, value: list[str]) -> list[str]:
+        for key in value:
+            if not SOURCE_KEY_PATTERN.match(key):
+                raise ValueError(f"{key!r} must be 'source/dataset' in lowercase")
+        return value
+
+    @field_validator("owner")
+    @classmethod
+    def _owner_form(cls, value: str) -> str:
+        if not (value.startswith("team:") or "@" in value):
+            raise ValueError("must be 'team:NAME' or an email address")
+        return value
+
+    @model_validator(mode="after")
+    def _joins_are_sources(self) -> "TransformationSpec":
+        for rule in self.rules:
+            if isinstance(rule, JoinRule) and rule.join.source not in self.sources:
+                raise ValueError(
+                    f"join source {rule.join.source!r} is not listed in sources {self.sources}"
+                )
+        return self
+
+    @property
+    def asset_key(self) -> list[str]:
+        return [self.layer, self.name]
+
+    @property
+    def key_string(self) -> str:
+        return "/".join(self.asset_key)
+
+    @property
+    def code_version(self) -> str:
+        """Hash of everything that shapes the output, so Dagster can flag stale assets."""
+        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+class LoadedSpec(BaseModel):
+    """A spec together with the file it came from (for error messages)."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    spec: TransformationSpec
+    path: Path
+
+
+def load_spec(path: Path, *, display: str | None = None) -> LoadedSpec:
+    """Parse one spec file; raise ConfigErrors naming the file and field on any problem."""
+    shown = display or str(path)
+    data = read_yaml_mapping(path, shown)
+    try:
+        return LoadedSpec(spec=TransformationSpec.model_validate(data), path=path)
+    except ValidationError as e:
+        raise ConfigErrors(from_pydantic(e, file=shown)) from None
+
+
+class _Yaml12Loader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2 booleans, so a join's `on:` key stays the string "on"."""
+
+
+_Yaml12Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool",
+    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"),
+)
+
+
+def read_yaml_mapping(path: Path, shown: str) -> dict[str, Any]:
+    """Read a YAML file that must hold a mapping."""
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigErrors([ConfigError(f"cannot read file ({e.strerror})", file=shown)]) from None
+    try:
+        data = yaml.load(text, Loader=_Yaml12Loader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or "invalid YAML"
+        raise ConfigErrors([ConfigError(f"invalid YAML: {problem}", file=shown, field=where)]) from None
+    if not isinstance(data, dict):
+        raise ConfigErrors([ConfigError("must be a YAML mapping", file=shown)])
+    return data

@@ -1,0 +1,172 @@
+"""`PlannerLLM`: a deterministic, offline stand-in for a language model.
+
+It drives the crew's tools in the order the task implies and answers with the
+task's JSON, so crews run in tests and demos without a model. It reads the
+conversation CrewAI keeps, in CrewAI 1.15's native function-calling format:
+its tool calls come back as an assistant message with `tool_calls`, and each
+result as a `{"role": "tool", "tool_call_id", "name", "content"}` message
+(`crewai.agents.agent_executor.AgentExecutor.execute_native_tool`).
+
+Imports `crewai`; import this module lazily (the LLM factory does).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .offline import prepare_crewai
+from .tools import ERROR_PREFIX
+
+prepare_crewai()
+
+from crewai.llms.base_llm import BaseLLM  # noqa: E402  (after the offline settings)
+
+# The tools a task may offer, in the order the planner calls them.
+TOOL_ORDER = ("inspect_dataset", "compile_plan", "execute_plan", "validate_output")
+
+# No real window: large enough that CrewAI never summarizes the conversation
+# or moves a tool result to a file, both of which would need a real model.
+CONTEXT_WINDOW = 10_000_000
+
+
+class ToolResult:
+    """A tool call of the conversation with the answer CrewAI fed back."""
+
+    def __init__(self, name: str, arguments: dict[str, Any], content: str) -> None:
+        self.name = name
+        self.arguments = arguments
+        self.content = content
+
+    @property
+    def error(self) -> str | None:
+        """The answer when it is not a JSON object (an ERROR line, a CrewAI error)."""
+        try:
+            parsed = json.loads(self.content)
+        except ValueError:
+            return self.content
+        return None if isinstance(parsed, dict) else self.content
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return json.loads(self.content)
+
+
+class PlannerLLM(BaseLLM):
+    """Calls each offered tool once (inspect_dataset once per source), then answers.
+
+    Token usage stays zero: it is not a language model and reads no tokens.
+    """
+
+    llm_type: str = "planner"
+
+    def call(
+        self,
+        messages: str | list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None = None,
+        callbacks: list[Any] | None = None,
+        available_functions: dict[str, Any] | None = None,
+        from_task: Any = None,
+        from_agent: Any = None,
+        response_model: Any = None,
+    ) -> str | list[dict[str, Any]]:
+        """The next tool call as an OpenAI-style list, or the final answer as JSON text."""
+        conversation = [{"role": "user", "content": messages}] if isinstance(messages, str) else messages
+        results = tool_results(conversation)
+        for result in results:
+            if result.error is not None:
+                return failure(f"{result.name} failed: {result.error.removeprefix(ERROR_PREFIX)}")
+        next_call = next_tool_call(tools or [], results)
+        if next_call is not None:
+            return [next_call]
+        return final_answer(results)
+
+    def supports_function_calling(self) -> bool:
+        return True
+
+    def supports_stop_words(self) -> bool:
+        return False
+
+    def get_context_window_size(self) -> int:
+        return CONTEXT_WINDOW
+
+    def get_input_tokens_count(self, messages: Any, tools: Any = None, response_model: Any = None) -> int:
+        """Zero: nothing is tokenized (and no 'approximate count' warning per call)."""
+        return 0
+
+
+def tool_results(conversation: list[dict[str, Any]]) -> list[ToolResult]:
+    """The tool calls made so far and their answers, in order."""
+    calls: dict[str, tuple[str, dict[str, Any]]] = {}
+    results: list[ToolResult] = []
+    for message in conversation:
+        if message.get("role") == "assistant":
+            for call in message.get("tool_calls") or []:
+                function = call["function"]
+                arguments = function.get("arguments") or {}
+                if isinstance(arguments, str):
+                    arguments = json.loads(arguments or "{}")
+                calls[call["id"]] = (function["name"], arguments)
+        elif message.get("role") == "tool":
+            name, arguments = calls.get(message.get("tool_call_id", ""), (message.get("name", ""), {}))
+            results.append(ToolResult(name, arguments, str(message.get("content") or "")))
+    return results
+
+
+def next_tool_call(tools: list[dict[str, Any]], results: list[ToolResult]) -> dict[str, Any] | None:
+    """The first call in TOOL_ORDER the offered tools allow and the conversation lacks."""
+    offered = {tool["function"]["name"]: tool["function"] for tool in tools}
+    done = {(result.name, json.dumps(result.arguments, sort_keys=True)) for result in results}
+    for name in TOOL_ORDER:
+        if name not in offered:
+            continue
+        for arguments in _argument_sets(offered[name]):
+            if (name, json.dumps(arguments, sort_keys=True)) not in done:
+                return {
+                    "id": f"call_{len(results) + 1}_{name}",
+                    "type": "function",
+                    "function": {"name": name, "arguments": json.dumps(arguments)},
+                }
+    return None
+
+
+def _argument_sets(function: dict[str, Any]) -> list[dict[str, Any]]:
+    """One call per value of an enum argument (inspect_dataset's keys), else one call."""
+    properties = (function.get("parameters") or {}).get("properties") or {}
+    for argument, schema in properties.items():
+        if "enum" in schema:
+            return [{argument: value} for value in schema["enum"]]
+    return [{}]
+
+
+def final_answer(results: list[ToolResult]) -> str:
+    """The task's JSON answer, shaped by the last tool the task called."""
+    if not results:
+        return failure("no tool was offered or called, so there is nothing to answer from")
+    last = results[-1]
+    if last.name == "compile_plan":
+        sources = [
+            {
+                "key": result.arguments.get("key", ""),
+                "row_count": result.data.get("row_count", 0),
+                "columns": [_column_name(column) for column in result.data.get("columns", [])],
+            }
+            for result in results
+            if result.name == "inspect_dataset"
+        ]
+        answer = {"status": "ok", "sources": sources, **last.data}
+    elif last.name == "validate_output":
+        data = last.data
+        answer = {"status": "ok", "valid": bool(data.get("ok")), "problems": data.get("problems", [])}
+    else:
+        answer = {"status": "ok", **last.data}
+    return json.dumps(answer)
+
+
+def _column_name(column: Any) -> str:
+    return str(column["name"]) if isinstance(column, dict) else str(column)
+
+
+def failure(error: str) -> str:
+    """The answer that stops the crew: it parses into every task's output model."""
+    return json.dumps({"status": "failed", "error": error})

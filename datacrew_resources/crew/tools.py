@@ -1,0 +1,173 @@
+"""CrewAI tools over a `TransformationWorkbench`, each call recorded in a shared trace.
+
+Imports `crewai`; import this module lazily (the runner does).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from abc import abstractmethod
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from .models import ToolCallRecord
+from .offline import prepare_crewai
+from .workbench import TransformationWorkbench
+
+prepare_crewai()
+
+from crewai.tools import BaseTool  # noqa: E402  (after the offline settings)
+from crewai.tools.tool_failure import ToolFailure  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+ERROR_PREFIX = "ERROR: "
+RESULT_PREVIEW_CHARS = 200
+
+
+class ToolTrace:
+    """The calls of one crew run, in order; tools of every agent append to it."""
+
+    def __init__(self) -> None:
+        self._records: list[ToolCallRecord] = []
+        self._lock = threading.Lock()
+
+    def append(self, record: ToolCallRecord) -> None:
+        with self._lock:
+            self._records.append(record)
+
+    @property
+    def records(self) -> list[ToolCallRecord]:
+        with self._lock:
+            return list(self._records)
+
+
+def one_line(text: str) -> str:
+    """Collapse whitespace so a message fits on one line."""
+    return " ".join(text.split())
+
+
+class NoArguments(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class WorkbenchTool(BaseTool):
+    """Base: calls one workbench operation, answers JSON or `ERROR: ...`, records the call."""
+
+    workbench: Any = Field(exclude=True)
+    trace: ToolTrace = Field(exclude=True)
+    args_schema: type[BaseModel] = NoArguments
+
+    @abstractmethod
+    def _operation(self, **arguments: Any) -> dict[str, Any]:
+        """The workbench call this tool wraps."""
+
+    def _run(self, **arguments: Any) -> str | ToolFailure:
+        started = time.perf_counter()
+        try:
+            result = self._operation(**arguments)
+        except ValueError as e:
+            message = one_line(str(e)) or "ValueError"
+        except Exception as e:
+            # Outside the workbench's error contract: keep the traceback in the log.
+            logger.exception("tool %s raised", self.name)
+            message = f"{type(e).__name__}: {one_line(str(e))}"
+        else:
+            answer = json.dumps(result, default=str)
+            self._record(arguments, started, answer, error=None)
+            return answer
+        answer = ERROR_PREFIX + message
+        self._record(arguments, started, answer, error=message)
+        # A ToolFailure reaches the agent as its message and is also recorded by
+        # CrewAI (TaskOutput.tool_failures, ToolFailureDetectedEvent).
+        return ToolFailure(message=answer)
+
+    def _record(
+        self, arguments: dict[str, Any], started: float, answer: str, *, error: str | None
+    ) -> None:
+        self.trace.append(
+            ToolCallRecord(
+                tool=self.name,
+                arguments=arguments,
+                ok=error is None,
+                error=error,
+                seconds=time.perf_counter() - started,
+                result=answer[:RESULT_PREVIEW_CHARS],
+            )
+        )
+
+
+class InspectDatasetTool(WorkbenchTool):
+    name: str = "inspect_dataset"
+    description: str = (
+        "Describe one source dataset: columns with types, row count and a few sample rows. "
+        "Answers JSON, or a line starting with ERROR:."
+    )
+
+    def _operation(self, key: str) -> dict[str, Any]:
+        return self.workbench.inspect_dataset(key)
+
+
+class CompilePlanTool(WorkbenchTool):
+    name: str = "compile_plan"
+    description: str = (
+        "Compile the transformation's rules into one validated DuckDB SELECT. Takes no "
+        'arguments. Answers JSON {"sql", "output_columns"}, or a line starting with ERROR:.'
+    )
+
+    def _operation(self) -> dict[str, Any]:
+        return self.workbench.compile_plan()
+
+
+class ExecutePlanTool(WorkbenchTool):
+    name: str = "execute_plan"
+    description: str = (
+        "Run the compiled plan in the sandboxed engine and write the output atomically. "
+        'Takes no arguments; call it once. Answers JSON {"output_uri", "record_count", '
+        '"engine_seconds"}, or a line starting with ERROR:.'
+    )
+
+    def _operation(self) -> dict[str, Any]:
+        return self.workbench.execute_plan()
+
+
+class ValidateOutputTool(WorkbenchTool):
+    name: str = "validate_output"
+    description: str = (
+        "Check the written output against the target schema. Takes no arguments. "
+        'Answers JSON {"ok", "problems"}, or a line starting with ERROR:.'
+    )
+
+    def _operation(self) -> dict[str, Any]:
+        return self.workbench.validate_output()
+
+
+def _inspect_arguments(source_keys: list[str]) -> type[BaseModel]:
+    """Arguments of inspect_dataset; the keys become an enum in the tool's JSON schema."""
+    return create_model(
+        "InspectDatasetArguments",
+        __config__=ConfigDict(extra="forbid"),
+        key=(
+            Literal[tuple(source_keys)],
+            Field(description="source asset key, 'source/dataset'"),
+        ),
+    )
+
+
+def build_tools(workbench: TransformationWorkbench, trace: ToolTrace) -> dict[str, WorkbenchTool]:
+    """The four tools over `workbench`, by name, all appending to `trace`."""
+    tools: list[WorkbenchTool] = [
+        InspectDatasetTool(
+            workbench=workbench,
+            trace=trace,
+            args_schema=_inspect_arguments(list(workbench.source_keys)),
+        ),
+        CompilePlanTool(workbench=workbench, trace=trace),
+        ExecutePlanTool(workbench=workbench, trace=trace),
+        ValidateOutputTool(workbench=workbench, trace=trace),
+    ]
+    return {tool.name: tool for tool in tools}

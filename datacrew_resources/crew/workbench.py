@@ -1,0 +1,34 @@
+"""The engine operations a transformation crew may call, as a protocol."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+
+@runtime_checkable
+class TransformationWorkbench(Protocol):
+    """Engine operations bound to ONE spec and its sources.
+
+    Every method raises `ValueError` with a one-line message when the operation
+    cannot be done (unknown key, SQL that does not compile, a failed write); the
+    crew's tools turn that message into an `ERROR: ...` answer for the agent.
+    """
+
+    spec_name: str
+    source_keys: list[str]
+
+    def inspect_dataset(self, key: str) -> dict[str, Any]:
+        """One source: `{"key", "row_count", "columns": [{"name", "type"}], "sample": [rows]}`."""
+        ...
+
+    def compile_plan(self) -> dict[str, Any]:
+        """Compile the spec's rules to validated SQL: `{"sql", "output_columns"}`."""
+        ...
+
+    def execute_plan(self) -> dict[str, Any]:
+        """Run the plan, write the output atomically: `{"output_uri", "record_count", "engine_seconds"}`."""
+        ...
+
+    def validate_output(self) -> dict[str, Any]:
+        """Check the written output against the target schema: `{"ok", "problems"}`."""
+        ...

@@ -1,0 +1,81 @@
+"""Bind SQL against empty copies of the sources: types and binder errors without reading data."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import duckdb
+from sqlglot import exp
+
+from datacrew_resources.config.errors import ConfigError
+
+from .sources import SourceRef
+from .sql_guard import DIALECT, check_type
+
+
+def view_identifier(key: str) -> exp.Identifier:
+    """The SQL name of a source: the key itself, always double-quoted (`"lake/flights"`).
+
+    Keys match `[a-z][a-z0-9_]*/[a-z][a-z0-9_]*`, so the name is injective, cannot hold a
+    quote, and reads in SQL exactly as the asset key reads everywhere else.
+    """
+    return exp.to_identifier(key, quoted=True)
+
+
+def cast_to(value: exp.Expression, type_name: str) -> exp.Cast:
+    return exp.cast(value, exp.DataType.build(type_name, dialect=DIALECT))
+
+
+def first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0]
+
+
+class Binder:
+    """An in-memory DuckDB with one empty table per source, shaped like its `columns`."""
+
+    def __init__(self, refs: Iterable[SourceRef]):
+        self._con = duckdb.connect(":memory:")
+        for ref in refs:
+            self._con.execute(_create_empty(ref).sql(dialect=DIALECT))
+        # Nothing here reads files; lock it so a slipped expression cannot either.
+        self._con.execute("SET enable_external_access = false")
+        self._con.execute("SET lock_configuration = true")
+
+    def __enter__(self) -> "Binder":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._con.close()
+
+    def columns(self, query: exp.Query) -> list[tuple[str, str]]:
+        """(name, DuckDB type) of the query's result; raises duckdb.Error if it does not bind."""
+        relation = self._con.sql(query.sql(dialect=DIALECT))
+        return [(name, str(kind)) for name, kind in zip(relation.columns, relation.types)]
+
+    def type_name(self, dtype: exp.DataType, *, field: str) -> str:
+        """DuckDB's canonical spelling of a type (`INT` -> `INTEGER`)."""
+        try:
+            return self.columns(exp.select(exp.cast(exp.null(), dtype).as_("t")))[0][1]
+        except duckdb.Error as e:
+            raise ConfigError(f"is not a DuckDB type ({first_line(e)})", field=field,
+                              value=dtype.sql(dialect=DIALECT)) from None
+
+    def casts_implicitly(self, source: str, target: str) -> bool:
+        """True when DuckDB would convert `source` to `target` on its own (never lossy)."""
+        call = exp.Anonymous(
+            this="can_cast_implicitly",
+            expressions=[cast_to(exp.null(), source), cast_to(exp.null(), target)],
+        )
+        return bool(self._con.execute(exp.select(call).sql(dialect=DIALECT)).fetchall()[0][0])
+
+
+def _create_empty(ref: SourceRef) -> exp.Create:
+    columns = [
+        exp.ColumnDef(
+            this=exp.to_identifier(name, quoted=True),
+            kind=check_type(kind, field=f"{ref.key}.columns.{name}"),
+        )
+        for name, kind in ref.columns
+    ]
+    schema = exp.Schema(this=exp.Table(this=view_identifier(ref.key)), expressions=columns)
+    return exp.Create(kind="TABLE", this=schema)

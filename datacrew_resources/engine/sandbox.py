@@ -1,0 +1,108 @@
+"""The locked DuckDB connection every transformation runs in.
+
+Setup order matters in DuckDB 2.0: `allowed_paths`/`allowed_directories` cannot be
+changed once `enable_external_access` is false, and the views must be created while
+their files are reachable. So: connect with memory/threads/spill settings, allow the
+paths, create the views (attaching warehouse files read-only), then switch external
+access off and lock the configuration. From then on the connection can only read the
+sources and read/write the allowed directories; SET, INSTALL/LOAD and other files fail.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+from sqlglot import exp
+
+from datacrew_resources.config.errors import ConfigError
+
+from .binder import first_line, view_identifier
+from .sources import SourceRef
+from .sql_guard import DIALECT
+
+_GLOB = re.compile(r"[*?\[{]")
+READERS = {"parquet": "read_parquet", "csv": "read_csv", "json": "read_json"}
+
+
+@contextmanager
+def open_sandbox(
+    sources: Iterable[SourceRef],
+    *,
+    allowed_dirs: Iterable[str | Path],
+    temp_dir: str | Path,
+    memory_limit: str = "4GB",
+    threads: int = 2,
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """An in-memory connection with one view per source, named by its key, then locked."""
+    refs = list(sources)
+    Path(temp_dir).mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(":memory:", config={
+        "memory_limit": memory_limit,
+        "threads": threads,
+        "temp_directory": str(temp_dir),
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+    })
+    try:
+        files, dirs = _access(refs)
+        directories = [_as_dir(d) for d in [*dirs, *allowed_dirs, temp_dir]]
+        con.execute("SET allowed_directories = ?", [directories])
+        con.execute("SET allowed_paths = ?", [files])
+        for index, ref in enumerate(refs):
+            try:
+                _create_view(con, ref, index)
+            except duckdb.Error as e:
+                raise ConfigError(f"cannot be read: {first_line(e)}", field=ref.key, value=ref.location) from None
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+        yield con
+    finally:
+        con.close()
+
+
+def _as_dir(path: str | Path) -> str:
+    # A trailing separator keeps `/data/out` from also allowing `/data/outside`.
+    return str(Path(path).resolve()).rstrip("/") + "/"
+
+
+def _access(refs: list[SourceRef]) -> tuple[list[str], list[str]]:
+    """(exact files, directories) the views need: a plain file is allowed alone, a glob
+    allows the directory before its first wildcard."""
+    files, dirs = [], []
+    for ref in refs:
+        if _GLOB.search(ref.location):
+            prefix = _GLOB.split(ref.location, maxsplit=1)[0]
+            dirs.append(prefix if prefix.endswith("/") else str(Path(prefix).parent))
+        else:
+            files.append(str(Path(ref.location).resolve()))
+            if ref.kind == "duckdb_table":
+                files.append(files[-1] + ".wal")
+    return files, dirs
+
+
+def _create_view(con: duckdb.DuckDBPyConnection, ref: SourceRef, index: int) -> None:
+    if ref.kind == "duckdb_table":
+        alias = exp.to_identifier(f"warehouse_{index}", quoted=True)
+        attach = exp.Attach(
+            this=exp.alias_(exp.Literal.string(ref.location), alias),
+            expressions=[exp.AttachOption(this=exp.var("READ_ONLY"))],
+        )
+        con.execute(attach.sql(dialect=DIALECT))
+        schema, _, table = (ref.table or "").rpartition(".")
+        body = exp.select("*").from_(exp.Table(
+            this=exp.to_identifier(table, quoted=True),
+            db=exp.to_identifier(schema or "main", quoted=True),
+            catalog=alias,
+        ))
+    else:
+        options = [exp.Literal.string(ref.location)]
+        if ref.kind == "parquet" and ref.hive_partitioning:
+            options.append(exp.EQ(this=exp.var("hive_partitioning"), expression=exp.true()))
+        reader = exp.Anonymous(this=READERS[ref.kind], expressions=options)
+        body = exp.select("*").from_(exp.Table(this=reader))
+    view = exp.Create(kind="VIEW", this=exp.Table(this=view_identifier(ref.key)), expression=body)
+    con.execute(view.sql(dialect=DIALECT))

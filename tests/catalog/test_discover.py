@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from datacrew_resources.catalog.discover import discover
+from datacrew_resources.catalog.store import CatalogStore
+from datacrew_resources.config import ConfigError, Home, PlatformConfig, SourceConfig, SourceType
+
+
+@pytest.fixture
+def home(tmp_path, write_parquet):
+    write_parquet(tmp_path / "data" / "lake" / "sales" / "year=2024" / "part-0.parquet", rows=4)
+    (tmp_path / "data" / "lake" / "shops.csv").write_text("id,name\n1,a\n2,b\n")
+    with duckdb.connect(str(tmp_path / "data" / "dwh.duckdb")) as con:
+        con.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY); INSERT INTO customers VALUES (1), (2), (3)")
+    return Home(tmp_path)
+
+
+def config(*sources: SourceConfig) -> PlatformConfig:
+    return PlatformConfig(sources=list(sources))
+
+
+LAKE = SourceConfig(name="lake", type=SourceType.data_lake, uri="data/lake")
+DWH = SourceConfig(name="dwh", type=SourceType.data_warehouse, uri="data/dwh.duckdb")
+
+
+def keys(home: Home) -> list[str]:
+    return [r.key_string for r in CatalogStore(home.catalog_path).all()]
+
+
+def test_discover_writes_every_source_and_reports(home):
+    report = discover(home, config(LAKE, DWH))
+
+    assert keys(home) == ["dwh/customers", "lake/sales", "lake/shops"]
+    assert [(s.name, s.datasets, s.records) for s in report.sources] == [("lake", 2, 6), ("dwh", 1, 3)]
+    assert [r.key_string for r in report.records] == ["lake/sales", "lake/shops", "dwh/customers"]
+    assert report.seconds >= sum(s.seconds for s in report.sources)
+
+
+def test_discover_only_named_sources(home):
+    discover(home, config(LAKE, DWH), sources=["dwh"])
+    assert keys(home) == ["dwh/customers"]
+
+    with pytest.raises(ConfigError, match="no such source"):
+        discover(home, config(LAKE, DWH), sources=["nope"])
+
+
+def test_unsupported_source_type_names_the_source(home):
+    stream = SourceConfig(name="clicks", type=SourceType.streaming, uri="nats://localhost/clicks")
+
+    with pytest.raises(ConfigError) as info:
+        discover(home, config(LAKE, stream))
+
+    message = str(info.value)
+    assert "sources.clicks.type" in message and "streaming is not supported yet" in message
+    assert keys(home) == []
+
+
+def test_missing_source_path_names_source_and_uri_and_keeps_catalog(home):
+    discover(home, config(LAKE, DWH))
+    gone = SourceConfig(name="dwh", type=SourceType.data_warehouse, uri="data/gone.duckdb")
+
+    with pytest.raises(ConfigError) as info:
+        discover(home, config(LAKE, gone))
+
+    message = str(info.value)
+    assert "\n" not in message
+    assert "sources.dwh.uri" in message and "'data/gone.duckdb'" in message and "does not exist" in message
+    assert keys(home) == ["dwh/customers", "lake/sales", "lake/shops"]
+
+
+def test_warehouse_uri_that_is_a_directory_is_refused(home):
+    wrong = SourceConfig(name="dwh", type=SourceType.data_warehouse, uri="data/lake")
+    with pytest.raises(ConfigError, match="expected a DuckDB database file"):
+        discover(home, config(wrong))
+
+
+def test_corrupt_parquet_keeps_previous_records_of_the_source(home):
+    discover(home, config(LAKE, DWH))
+    before = CatalogStore(home.catalog_path).all()
+    bad = home.root / "data" / "lake" / "sales" / "year=2025" / "part-0.parquet"
+    bad.parent.mkdir()
+    bad.write_bytes(b"PAR1 broken")
+
+    with pytest.raises(ConfigError) as info:
+        discover(home, config(LAKE, DWH))
+
+    assert str(bad) in str(info.value) and "\n" not in str(info.value)
+    assert CatalogStore(home.catalog_path).all() == before
+
+
+def test_vanished_dataset_is_removed_on_rediscovery(home):
+    discover(home, config(LAKE))
+    (home.root / "data" / "lake" / "shops.csv").unlink()
+
+    discover(home, config(LAKE))
+
+    assert keys(home) == ["lake/sales"]

@@ -1,0 +1,201 @@
+from __future__ import annotations
+
+import json
+import os
+import struct
+from datetime import UTC, datetime
+
+import pyarrow.parquet as pq
+import pytest
+
+from datacrew_resources.catalog.errors import DiscoveryError
+from datacrew_resources.catalog.lake import scan_lake
+
+
+def by_name(records):
+    return {r.dataset_name: r for r in records}
+
+
+def types(record):
+    return {c.name: c.type for c in record.columns}
+
+
+def test_hive_directory_is_one_dataset_with_typed_partition_keys(tmp_path, lake_source, write_parquet):
+    lake = tmp_path / "lake"
+    mtimes = []
+    for i, (year, region) in enumerate([(2023, "eu"), (2023, "us"), (2024, "eu")]):
+        mtimes.append(1_700_000_000 + i * 1000)
+        write_parquet(lake / "sales" / f"year={year}" / f"region={region}" / "part-0.parquet", rows=4, mtime=mtimes[-1])
+
+    (record,) = scan_lake(lake_source, lake)
+
+    assert record.dataset_name == "sales"
+    assert record.format == "parquet"
+    assert record.partition_keys == ["year", "region"]
+    assert record.record_count == 12
+    assert record.file_count == 3
+    assert record.location == f"{lake.resolve()}/sales/**/*.parquet"
+    assert record.last_updated == datetime.fromtimestamp(max(mtimes), tz=UTC)
+    assert record.size_bytes == sum(p.stat().st_size for p in (lake / "sales").rglob("*.parquet"))
+    assert types(record) == {
+        "id": "INTEGER",
+        "amount": "BIGINT",
+        "label": "VARCHAR",
+        "at": "TIMESTAMP WITH TIME ZONE",
+        "year": "BIGINT",
+        "region": "VARCHAR",
+    }
+    assert {c.name for c in record.columns if not c.nullable} >= {"year", "region"}
+    assert record.source == "lake" and record.owner == "team:lake"
+
+
+def test_plain_directory_of_parts_is_one_dataset_without_partition_keys(tmp_path, lake_source, write_parquet):
+    lake = tmp_path / "lake"
+    write_parquet(lake / "Events Log" / "part-0.parquet", rows=2)
+    write_parquet(lake / "Events Log" / "part-1.parquet", rows=5)
+    (lake / "Events Log" / "_SUCCESS").touch()
+
+    (record,) = scan_lake(lake_source, lake)
+
+    assert record.dataset_name == "events_log"
+    assert record.partition_keys == []
+    assert record.record_count == 7
+    assert record.file_count == 2
+
+
+def test_parquet_nullability_and_quality_come_from_footer_statistics(tmp_path, lake_source, write_parquet):
+    lake = tmp_path / "lake"
+    write_parquet(lake / "orders.parquet", rows=10, null_every=5)  # amount is null in rows 0 and 5
+
+    (record,) = scan_lake(lake_source, lake)
+
+    nullable = {c.name: c.nullable for c in record.columns}
+    assert nullable == {"id": False, "amount": True, "label": False, "at": False}
+    assert record.quality_score == pytest.approx(1 - 2 / 40)
+
+
+def test_parquet_is_read_from_footers_only(tmp_path, lake_source, write_parquet):
+    """Zero every byte between the header and the footer: data pages are garbage, footer intact."""
+    path = write_parquet(tmp_path / "lake" / "big.parquet", rows=5_000)
+    data = bytearray(path.read_bytes())
+    footer_length = struct.unpack("<i", data[-8:-4])[0]
+    footer_start = len(data) - 8 - footer_length
+    data[4:footer_start] = bytes(footer_start - 4)
+    path.write_bytes(bytes(data))
+    with pytest.raises(Exception):
+        pq.read_table(path)  # the data really is unreadable
+
+    (record,) = scan_lake(lake_source, tmp_path / "lake")
+
+    assert record.record_count == 5_000
+    assert types(record)["at"] == "TIMESTAMP WITH TIME ZONE"
+
+
+def test_csv_schema_counts_and_nulls(tmp_path, lake_source):
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    (lake / "Planes-2013.csv").write_text("tailnum,year,seats,speed\nN1,2004,55,\nN2,,182,\nN3,1999,20,120\n")
+
+    (record,) = scan_lake(lake_source, lake)
+
+    assert record.dataset_name == "planes_2013"
+    assert record.format == "csv"
+    assert record.location == str((lake / "Planes-2013.csv").resolve())
+    assert record.record_count == 3
+    assert [(c.name, c.type, c.nullable) for c in record.columns] == [
+        ("tailnum", "VARCHAR", False),
+        ("year", "BIGINT", True),
+        ("seats", "BIGINT", False),
+        ("speed", "BIGINT", True),
+    ]
+    assert record.quality_score == pytest.approx(9 / 12)
+
+
+@pytest.mark.parametrize("layout", ["newline_delimited", "array"])
+def test_json_schema_and_counts(tmp_path, lake_source, layout):
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    rows = [{"faa": "JFK", "name": "Kennedy", "lat": 40.6}, {"faa": "LGA", "name": None, "lat": 40.7}]
+    text = "\n".join(json.dumps(r) for r in rows) if layout == "newline_delimited" else json.dumps(rows)
+    (lake / "airports.json").write_text(text)
+
+    (record,) = scan_lake(lake_source, lake)
+
+    assert record.format == "json"
+    assert record.record_count == 2
+    assert [(c.name, c.type, c.nullable) for c in record.columns] == [
+        ("faa", "VARCHAR", False),
+        ("name", "VARCHAR", True),
+        ("lat", "DOUBLE", False),
+    ]
+
+
+def test_hidden_and_unknown_entries_are_skipped(tmp_path, lake_source, write_parquet):
+    lake = tmp_path / "lake"
+    write_parquet(lake / "keep.parquet")
+    write_parquet(lake / ".hidden.parquet")
+    write_parquet(lake / "_staging" / "part-0.parquet")
+    (lake / "notes.txt").write_text("not data")
+    (lake / "empty_dir").mkdir()
+
+    assert [r.dataset_name for r in scan_lake(lake_source, lake)] == ["keep"]
+
+
+def test_corrupt_parquet_error_is_one_line_naming_the_file(tmp_path, lake_source, write_parquet):
+    lake = tmp_path / "lake"
+    write_parquet(lake / "flights" / "month=1" / "part-0.parquet")
+    bad = lake / "flights" / "month=2" / "part-0.parquet"
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"PAR1 this is not parquet")
+
+    with pytest.raises(DiscoveryError) as info:
+        scan_lake(lake_source, lake)
+
+    message = str(info.value)
+    assert "\n" not in message
+    assert str(bad) in message
+    assert "lake" in message and "parquet" in message
+
+
+def test_corrupt_json_error_names_the_file(tmp_path, lake_source):
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    bad = lake / "broken.json"
+    bad.write_text('{"a": 1}\n{"a": ')
+
+    with pytest.raises(DiscoveryError) as info:
+        scan_lake(lake_source, lake)
+
+    assert str(bad) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_two_entries_with_one_name_are_refused(tmp_path, lake_source, write_parquet):
+    lake = tmp_path / "lake"
+    write_parquet(lake / "flights.parquet")
+    write_parquet(lake / "flights" / "part-0.parquet")
+
+    with pytest.raises(DiscoveryError, match="'flights' is used twice"):
+        scan_lake(lake_source, lake)
+
+
+def test_mixed_file_types_in_one_directory_are_refused(tmp_path, lake_source, write_parquet):
+    lake = tmp_path / "lake"
+    write_parquet(lake / "mixed" / "a.parquet")
+    (lake / "mixed" / "b.csv").write_text("x\n1\n")
+
+    with pytest.raises(DiscoveryError, match="mixes file types"):
+        scan_lake(lake_source, lake)
+
+
+def test_missing_lake_directory(tmp_path, lake_source):
+    with pytest.raises(DiscoveryError, match="not a directory"):
+        scan_lake(lake_source, tmp_path / "nowhere")
+
+
+def test_lake_files_are_not_modified(tmp_path, lake_source, write_parquet):
+    path = write_parquet(tmp_path / "lake" / "t.parquet", mtime=1_600_000_000)
+    before = path.read_bytes(), os.stat(path).st_mtime
+
+    scan_lake(lake_source, tmp_path / "lake")
+
+    assert (path.read_bytes(), os.stat(path).st_mtime) == before

@@ -1,0 +1,60 @@
+"""datacrew.yaml parsing and the home layout."""
+
+from __future__ import annotations
+
+import pytest
+
+from datacrew_resources.config import Authority, ConfigErrors, Home
+from datacrew_resources.demo_home import install_templates
+
+
+def test_demo_config_loads_with_tutorial_defaults(tmp_path):
+    home = Home(tmp_path)
+    install_templates(home)
+    config = home.load_config()
+    assert [s.name for s in config.sources] == ["lake", "warehouse"]
+    assert config.quality.completeness == 0.95 and config.quality.consistency == 0.98 and config.quality.accuracy == 0.97
+    assert config.agent("etl-architect-1").authority is Authority.STAGE_COORDINATOR
+    assert len(home.load_specs(config)) == 5
+
+
+def test_install_templates_keeps_user_edits(tmp_path):
+    home = Home(tmp_path)
+    install_templates(home)
+    home.config_path.write_text(home.config_path.read_text().replace("4GB", "2GB"))
+    assert install_templates(home) == []
+    assert "2GB" in home.config_path.read_text()
+
+
+@pytest.mark.parametrize(
+    "yaml_text, expected",
+    [
+        ("sources: [{name: lake, type: lakehouse, uri: x}]", "datacrew.yaml: sources[0].type: 'lakehouse'"),
+        ("sources: [{name: lake, type: data_lake, uri: ../../etc}]", "datacrew.yaml: sources[0].uri: '../../etc': must not contain '..'"),
+        ("sources: [{name: lake, type: data_lake, uri: ~/data}]", "datacrew.yaml: sources[0].uri: '~/data'"),
+        ("agents: [{id: a, authority: emperor}]", "datacrew.yaml: agents[0].authority: 'emperor': unknown authority"),
+        ("quality: {completeness: 1.5}", "datacrew.yaml: quality.completeness: 1.5"),
+        ("engine: {memory_limit: lots}", "datacrew.yaml: engine.memory_limit: 'lots'"),
+        ("surprise: 1", "datacrew.yaml: surprise: 1: Extra inputs are not permitted"),
+        ("sources: [{name: a, type: data_lake, uri: x}, {name: a, type: data_lake, uri: y}]", "source names must be unique"),
+    ],
+)
+def test_bad_config_lines(tmp_path, yaml_text, expected):
+    (tmp_path / "datacrew.yaml").write_text(yaml_text)
+    with pytest.raises(ConfigErrors) as caught:
+        Home(tmp_path).load_config()
+    assert any(expected in line for line in str(caught.value).splitlines()), str(caught.value)
+
+
+def test_missing_home_says_how_to_create_one(tmp_path):
+    with pytest.raises(ConfigErrors, match="run `datacrew demo`"):
+        Home(tmp_path / "nowhere").load_config()
+
+
+def test_duplicate_spec_names_are_reported(tmp_path):
+    home = Home(tmp_path)
+    install_templates(home)
+    clean = home.root / "specs" / "flights_clean.yaml"
+    (home.root / "specs" / "copy.yaml").write_text(clean.read_text())
+    with pytest.raises(ConfigErrors, match="specs/flights_clean.yaml: name: 'flights_clean': duplicate transformation"):
+        home.load_specs(home.load_config())

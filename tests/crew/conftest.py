@@ -1,0 +1,43 @@
+"""Crew tests: CrewAI settings restored after each test, the network closable."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from datacrew_resources.crew.llm_factory import MODEL_ENV
+from datacrew_resources.crew.offline import OFFLINE_ENV, STORAGE_ENV
+
+
+@pytest.fixture(autouse=True)
+def _restore_crewai_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runner sets CrewAI's variables in os.environ; undo that after each test."""
+    for name in [*OFFLINE_ENV, STORAGE_ENV, MODEL_ENV]:
+        # setenv first so monkeypatch records the original, even "unset".
+        original = os.environ.get(name)
+        monkeypatch.setenv(name, original or "")
+        if original is None:
+            monkeypatch.delenv(name)
+    monkeypatch.delenv(MODEL_ENV, raising=False)
+
+
+@pytest.fixture
+def network_attempts(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Close the network: every connection or name lookup raises and is recorded."""
+    attempts: list[str] = []
+
+    def refuse(what: str):
+        def refused(*args: object, **kwargs: object) -> None:
+            attempts.append(f"{what}{args!r}")
+            raise OSError(f"network closed in tests ({what})")
+
+        return refused
+
+    monkeypatch.setattr(socket.socket, "connect", refuse("socket.connect"))
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse("socket.connect_ex"))
+    monkeypatch.setattr(socket, "create_connection", refuse("create_connection"))
+    monkeypatch.setattr(socket, "getaddrinfo", refuse("getaddrinfo"))
+    yield attempts
