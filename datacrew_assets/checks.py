@@ -1,6 +1,5 @@
 """Quality checks per transformation: completeness, consistency, accuracy in one scan."""
 
-from __future__ import annotations
 
 from collections.abc import Iterator
 

@@ -91,8 +91,10 @@ def materialize(home: Home, keys: list[dg.AssetKey] | None = None) -> RunReport:
     instance = dg.DagsterInstance.get()
     result = job.execute_in_process(
         instance=instance,
-        asset_selection=keys,
+        asset_selection=selected,
         raise_on_error=False,
+        # The per-asset summary is the CLI's output; step logs stay in the run's event log.
+        run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
     )
     return RunReport(run_id=result.run_id, assets=[_outcome(result, key) for key in selected])
 
@@ -127,10 +129,17 @@ def _outcome(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> AssetOutcom
     step_key = "__".join(key.path)
     failures = [e for e in result.get_step_failure_events() if e.step_key == step_key]
     if failures:
-        error = failures[0].event_specific_data.error
-        message = (error.message or "").strip().splitlines()
-        return AssetOutcome(asset_key=shown, status="failed", error=message[-1] if message else "failed", checks=checks)
+        return AssetOutcome(asset_key=shown, status="failed", error=_failure_message(failures[0]), checks=checks)
     return AssetOutcome(asset_key=shown, status="skipped", error="not run: an upstream asset failed or a blocking check failed", checks=checks)
+
+
+def _failure_message(event: dg.DagsterEvent) -> str:
+    """The `dg.Failure` description when the asset raised one, else the error's first line."""
+    data = event.event_specific_data
+    if data.user_failure_data and data.user_failure_data.description:
+        return data.user_failure_data.description
+    lines = (data.error.message or "failed").strip().splitlines()
+    return lines[0]
 
 
 def _number(value: Any) -> Any:

@@ -1,6 +1,5 @@
 """Transformation specs as Dagster assets, each materialized by a crew run."""
 
-from __future__ import annotations
 
 import json
 

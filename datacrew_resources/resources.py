@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -9,6 +10,9 @@ import dagster as dg
 import duckdb
 
 from .config import Home, PlatformConfig
+from .crew import CrewAIRunner, CrewRunFailed
+from .environment import prepare_environment
+from .transformation import TransformationOutcome, run_transformation
 
 
 class PlatformResource(dg.ConfigurableResource):
@@ -40,3 +44,30 @@ class PlatformResource(dg.ConfigurableResource):
             yield connection
         finally:
             connection.close()
+
+
+class CrewResource(dg.ConfigurableResource):
+    """Runs a transformation spec through its CrewAI crew (the LLM comes from datacrew.yaml)."""
+
+    home_dir: str
+
+    def run_transformation(self, name: str, *, log: logging.Logger | None = None) -> TransformationOutcome:
+        """Plan, execute and validate `name`; failures become `dg.Failure` with the tool trace."""
+        home = Home.resolve(self.home_dir)
+        prepare_environment(home)
+        runner = CrewAIRunner(home.load_config().llm, storage_dir=home.state_dir / "crewai")
+        try:
+            outcome = run_transformation(home, name, runner)
+        except CrewRunFailed as e:
+            raise dg.Failure(
+                description=str(e),
+                metadata={"datacrew/tool_calls": dg.JsonMetadataValue([c.model_dump() for c in e.trace])},
+            ) from e
+        except ValueError as e:
+            raise dg.Failure(description=" ".join(str(e).split())) from e
+        if log:
+            log.info(
+                "%s: %d rows by %s in %.2fs (engine %.2fs)",
+                name, outcome.record_count, outcome.agent_id, outcome.crew_seconds + outcome.engine_seconds, outcome.engine_seconds,
+            )
+        return outcome

@@ -155,7 +155,16 @@ class TargetColumn(_Strict):
 
 
 class TargetSchema(_Strict):
+    """The output contract.
+
+    Columns, types and nullability always hold or the run fails. Primary-key
+    uniqueness and value constraints fail the run too unless `on_violation` is
+    `warn`: then the output is written and the consistency and accuracy checks
+    measure them against the spec's quality thresholds.
+    """
+
     columns: list[TargetColumn] = Field(min_length=1)
+    on_violation: Literal["fail", "warn"] = "fail"
 
     @model_validator(mode="after")
     def _unique_names(self) -> "TargetSchema":

@@ -15,9 +15,12 @@ def task_inputs(
 ) -> dict[str, str]:
     """Kickoff inputs from a spec summary (`TransformationSpec.model_dump(mode="json")`).
 
-    Missing keys get neutral values, so a partial summary still fills every placeholder.
+    Target columns come from `target_schema.columns`, or from `target_columns`
+    (column dicts or names). Missing keys get neutral values, so a partial
+    summary still fills every placeholder.
     """
-    columns = (spec_summary.get("target_schema") or {}).get("columns") or []
+    schema_columns = (spec_summary.get("target_schema") or {}).get("columns")
+    columns = schema_columns or spec_summary.get("target_columns") or []
     return {
         "spec_name": workbench.spec_name,
         "agent_id": agent_id,
@@ -31,8 +34,10 @@ def task_inputs(
     }
 
 
-def _describe(column: dict[str, Any]) -> str:
+def _describe(column: dict[str, Any] | str) -> str:
     """`name TYPE`, with NOT NULL and PRIMARY KEY when declared."""
+    if isinstance(column, str):
+        return column
     text = f"{column['name']} {column.get('type', '')}".strip()
     if column.get("nullable") is False:
         text += " NOT NULL"

@@ -13,6 +13,7 @@ Imports `crewai`; import this module lazily (the LLM factory does).
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from .offline import prepare_crewai
@@ -30,13 +31,13 @@ TOOL_ORDER = ("inspect_dataset", "compile_plan", "execute_plan", "validate_outpu
 CONTEXT_WINDOW = 10_000_000
 
 
+@dataclass(frozen=True)
 class ToolResult:
     """A tool call of the conversation with the answer CrewAI fed back."""
 
-    def __init__(self, name: str, arguments: dict[str, Any], content: str) -> None:
-        self.name = name
-        self.arguments = arguments
-        self.content = content
+    name: str
+    arguments: dict[str, Any]
+    content: str
 
     @property
     def error(self) -> str | None:
@@ -71,8 +72,9 @@ class PlannerLLM(BaseLLM):
         response_model: Any = None,
     ) -> str | list[dict[str, Any]]:
         """The next tool call as an OpenAI-style list, or the final answer as JSON text."""
-        conversation = [{"role": "user", "content": messages}] if isinstance(messages, str) else messages
-        results = tool_results(conversation)
+        if isinstance(messages, str):
+            messages = [{"role": "user", "content": messages}]
+        results = tool_results(messages)
         for result in results:
             if result.error is not None:
                 return failure(f"{result.name} failed: {result.error.removeprefix(ERROR_PREFIX)}")
@@ -90,7 +92,9 @@ class PlannerLLM(BaseLLM):
     def get_context_window_size(self) -> int:
         return CONTEXT_WINDOW
 
-    def get_input_tokens_count(self, messages: Any, tools: Any = None, response_model: Any = None) -> int:
+    def get_input_tokens_count(
+        self, messages: Any, tools: Any = None, response_model: Any = None
+    ) -> int:
         """Zero: nothing is tokenized (and no 'approximate count' warning per call)."""
         return 0
 
@@ -108,7 +112,9 @@ def tool_results(conversation: list[dict[str, Any]]) -> list[ToolResult]:
                     arguments = json.loads(arguments or "{}")
                 calls[call["id"]] = (function["name"], arguments)
         elif message.get("role") == "tool":
-            name, arguments = calls.get(message.get("tool_call_id", ""), (message.get("name", ""), {}))
+            name, arguments = calls.get(
+                message.get("tool_call_id", ""), (message.get("name", ""), {})
+            )
             results.append(ToolResult(name, arguments, str(message.get("content") or "")))
     return results
 
@@ -131,36 +137,58 @@ def next_tool_call(tools: list[dict[str, Any]], results: list[ToolResult]) -> di
 
 
 def _argument_sets(function: dict[str, Any]) -> list[dict[str, Any]]:
-    """One call per value of an enum argument (inspect_dataset's keys), else one call."""
+    """One call per value of an enum argument (inspect_dataset's keys), else one call.
+
+    A one-value `Literal` comes out of pydantic as `const`, not a one-item `enum`.
+    """
     properties = (function.get("parameters") or {}).get("properties") or {}
     for argument, schema in properties.items():
         if "enum" in schema:
             return [{argument: value} for value in schema["enum"]]
+        if "const" in schema:
+            return [{argument: schema["const"]}]
     return [{}]
 
 
 def final_answer(results: list[ToolResult]) -> str:
-    """The task's JSON answer, shaped by the last tool the task called."""
-    if not results:
-        return failure("no tool was offered or called, so there is nothing to answer from")
-    last = results[-1]
-    if last.name == "compile_plan":
-        sources = [
-            {
-                "key": result.arguments.get("key", ""),
-                "row_count": result.data.get("row_count", 0),
-                "columns": [_column_name(column) for column in result.data.get("columns", [])],
-            }
-            for result in results
-            if result.name == "inspect_dataset"
-        ]
-        answer = {"status": "ok", "sources": sources, **last.data}
-    elif last.name == "validate_output":
-        data = last.data
-        answer = {"status": "ok", "valid": bool(data.get("ok")), "problems": data.get("problems", [])}
-    else:
-        answer = {"status": "ok", **last.data}
-    return json.dumps(answer)
+    """The task's JSON answer, shaped by the tool that ends the task."""
+    last = results[-1] if results else None
+    if last is None or last.name not in _ANSWERS:
+        # Reached only when CrewAI forces an answer (iteration limit) mid-task.
+        return failure(
+            "stopped before the task's last tool ran"
+            + (f" (last call: {last.name})" if last else " (no tool was called)")
+        )
+    return json.dumps({"status": "ok", **_ANSWERS[last.name](results)})
+
+
+def _plan_answer(results: list[ToolResult]) -> dict[str, Any]:
+    sources = [
+        {
+            "key": result.arguments.get("key", ""),
+            "row_count": result.data.get("row_count", 0),
+            "columns": [_column_name(column) for column in result.data.get("columns", [])],
+        }
+        for result in results
+        if result.name == "inspect_dataset"
+    ]
+    return {"sources": sources, **results[-1].data}
+
+
+def _execution_answer(results: list[ToolResult]) -> dict[str, Any]:
+    return results[-1].data
+
+
+def _validation_answer(results: list[ToolResult]) -> dict[str, Any]:
+    data = results[-1].data
+    return {"valid": bool(data.get("ok")), "problems": data.get("problems", [])}
+
+
+_ANSWERS = {
+    "compile_plan": _plan_answer,
+    "execute_plan": _execution_answer,
+    "validate_output": _validation_answer,
+}
 
 
 def _column_name(column: Any) -> str:

@@ -177,7 +177,8 @@ def _answer(
             trace=trace.records,
         )
     if answer.status != "ok":
-        raise CrewRunFailed(f"{spec_name}: {task_name} failed: {answer.error}", trace=trace.records)
+        error = " ".join(str(answer.error).split())
+        raise CrewRunFailed(f"{spec_name}: {task_name} failed: {error}", trace=trace.records)
     return answer
 
 

@@ -26,7 +26,10 @@ class TransformationWorkbench(Protocol):
         ...
 
     def execute_plan(self) -> dict[str, Any]:
-        """Run the plan, write the output atomically: `{"output_uri", "record_count", "engine_seconds"}`."""
+        """Run the plan and write the output atomically.
+
+        Returns `{"output_uri", "record_count", "engine_seconds"}`.
+        """
         ...
 
     def validate_output(self) -> dict[str, Any]:

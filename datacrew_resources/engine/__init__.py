@@ -104,7 +104,9 @@ class Engine:
         self._learn_columns([ref for ref in refs if not ref.columns])
         return compile_spec(spec, self._sources, file=file)
 
-    def execute(self, spec: TransformationSpec, plan: CompiledPlan, output_path: str | Path) -> ExecutionResult:
+    def execute(
+        self, spec: TransformationSpec, plan: CompiledPlan, output_path: str | Path
+    ) -> ExecutionResult:
         """Write the plan's result to `output_path` atomically, after checking target_schema.
 
         The SQL is guarded again here, so a plan built elsewhere gets the same scrutiny.
@@ -115,9 +117,11 @@ class Engine:
 
         def verify(temp: Path) -> None:
             report = check_output(con, temp, spec.target_schema)
-            if not report.ok:
-                raise TransformationFailed(f"{spec.name}: output violates target_schema: {report.summary()}",
-                                           report=report)
+            failing = report.failing(spec.target_schema.on_violation)
+            if failing:
+                summary = "; ".join(v.summary() for v in failing)
+                raise TransformationFailed(
+                    f"{spec.name}: output violates target_schema: {summary}", report=report)
             reports.append(report)
 
         reports: list[SchemaReport] = []

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 import duckdb
 from sqlglot import exp
+from sqlglot.errors import ParseError
 
 from datacrew_resources.config.errors import ConfigError
 
@@ -62,10 +63,11 @@ class Binder:
 
     def casts_implicitly(self, source: str, target: str) -> bool:
         """True when DuckDB would convert `source` to `target` on its own (never lossy)."""
-        call = exp.Anonymous(
-            this="can_cast_implicitly",
-            expressions=[cast_to(exp.null(), source), cast_to(exp.null(), target)],
-        )
+        try:
+            values = [cast_to(exp.null(), source), cast_to(exp.null(), target)]
+        except (ParseError, ValueError):
+            return False  # a type sqlglot cannot spell (e.g. NULL): convert with a checked cast
+        call = exp.Anonymous(this="can_cast_implicitly", expressions=values)
         return bool(self._con.execute(exp.select(call).sql(dialect=DIALECT)).fetchall()[0][0])
 
 

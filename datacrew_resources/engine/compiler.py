@@ -38,6 +38,9 @@ from .binder import Binder, first_line, view_identifier
 from .sources import SourceRef
 from .sql_guard import DIALECT, check_expression, check_type
 
+# Types DuckDB cannot write to parquet as themselves, and what they read back as.
+PARQUET_READS_BACK = {"HUGEINT": "DOUBLE", "UHUGEINT": "DOUBLE", "TIMESTAMP_S": "TIMESTAMP",
+                      "TIMESTAMP_MS": "TIMESTAMP", "BIT": "VARCHAR", "BIGNUM": "VARCHAR"}
 NUMERIC_TYPE = re.compile(
     r"^(U?(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)|FLOAT|DOUBLE|DECIMAL\(\d+,\d+\))$"
 )
@@ -98,7 +101,7 @@ class _Chain:
 
     def query(self, select: exp.Select) -> exp.Select:
         for name, body in self.ctes:
-            select = select.with_(name, as_=body, copy=False)
+            select = select.with_(name, as_=body)
         return select
 
     def add(self, name: str, body: exp.Select, field: str) -> None:
@@ -181,12 +184,13 @@ def _rename(chain: _Chain, rule: RenameRule, i: int) -> None:
 
 
 def _cast(chain: _Chain, rule: CastRule, i: int) -> None:
-    types = {
-        chain.require(name, f"rules[{i}].cast").lower(): check_type(kind, field=f"rules[{i}].cast.{name}")
-        for name, kind in rule.cast.items()
-    }
+    types = {}
+    for name, kind in rule.cast.items():
+        found = chain.require(name, f"rules[{i}].cast")
+        types[found.lower()] = check_type(kind, field=f"rules[{i}].cast.{name}")
     items = [
-        exp.cast(col(name), types[name.lower()]).as_(name, quoted=True) if name.lower() in types else col(name)
+        exp.cast(col(name), types[name.lower()]).as_(name, quoted=True)
+        if name.lower() in types else col(name)
         for name in _names(chain.columns)
     ]
     chain.add(f"rule_{i}", exp.select(*items).from_(chain.last), f"rules[{i}].cast")
@@ -225,7 +229,9 @@ def _join(chain: _Chain, rule: JoinRule, i: int, right: SourceRef) -> None:
     for name in _names(chain.columns):
         right_key = coalesce_keys.get(name.lower())
         # Unmatched right rows have NULL left keys: take the key from the right side.
-        value = exp.Coalesce(this=col(name, "l"), expressions=[col(right_key, "r")]) if right_key else col(name, "l")
+        value = col(name, "l")
+        if right_key:
+            value = exp.Coalesce(this=value, expressions=[col(right_key, "r")])
         items.append(value.as_(name, quoted=True))
     if spec.how in ("semi", "anti"):
         if spec.columns:
@@ -265,15 +271,22 @@ def _project(chain: _Chain, spec: TransformationSpec) -> tuple[exp.Select, list,
                               field=f"{where}.name", value=target.name)
         dtype = check_type(target.type, field=f"{where}.type")
         declared = chain.binder.type_name(dtype, field=f"{where}.type")
+        stored = "VARCHAR" if declared.startswith("ENUM(") else PARQUET_READS_BACK.get(declared)
+        if stored:
+            raise ConfigError(
+                f"parquet cannot store {declared} (it reads back as {stored}); declare another type",
+                field=f"{where}.type", value=target.type)
         if (target.min is not None or target.max is not None) and not NUMERIC_TYPE.match(declared):
-            raise ConfigError(f"min/max need a numeric type, not {declared}", field=where, value=target.name)
+            raise ConfigError(f"min/max need a numeric type, not {declared}", field=where,
+                              value=target.name)
         source, produced = found
         if produced == declared:
             value = col(source)
         elif chain.binder.casts_implicitly(produced, declared):
             value, conversions[target.name] = exp.cast(col(source), dtype), "cast"
         else:
-            value, conversions[target.name] = _checked_cast(source, dtype, target.name, declared), "checked_cast"
+            value = _checked_cast(source, dtype, target.name, declared)
+            conversions[target.name] = "checked_cast"
         items.append(value.as_(target.name, quoted=True))
         names.append(target.name)
         types.append(declared)
@@ -292,7 +305,9 @@ def _checked_cast(source: str, dtype: exp.DataType, name: str, declared: str) ->
     return exp.case().when(failed, error).else_(converted)
 
 
-def compile_spec(spec: TransformationSpec, sources: Mapping[str, SourceRef], *, file: str = "") -> CompiledPlan:
+def compile_spec(
+    spec: TransformationSpec, sources: Mapping[str, SourceRef], *, file: str = ""
+) -> CompiledPlan:
     """Compile a spec into one SELECT over the registered sources; raise ConfigError on bad input."""
     try:
         return _compile(spec, sources)

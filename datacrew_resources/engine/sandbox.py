@@ -56,7 +56,8 @@ def open_sandbox(
             try:
                 _create_view(con, ref, index)
             except duckdb.Error as e:
-                raise ConfigError(f"cannot be read: {first_line(e)}", field=ref.key, value=ref.location) from None
+                raise ConfigError(f"cannot be read: {first_line(e)}", field=ref.key,
+                                  value=ref.location) from None
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
         yield con

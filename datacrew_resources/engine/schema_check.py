@@ -42,6 +42,10 @@ class Violation:
         return f"{self.column}: {self.detail}"
 
 
+# Kinds that break the output contract whatever `on_violation` says.
+CONTRACT_KINDS = frozenset({"missing_column", "extra_column", "type_mismatch", "null"})
+
+
 @dataclass(frozen=True)
 class SchemaReport:
     row_count: int
@@ -50,6 +54,12 @@ class SchemaReport:
     @property
     def ok(self) -> bool:
         return not self.violations
+
+    def failing(self, on_violation: str) -> list[Violation]:
+        """The violations that stop a run: all of them, or only the contract's under `warn`."""
+        if on_violation == "warn":
+            return [v for v in self.violations if v.kind in CONTRACT_KINDS]
+        return list(self.violations)
 
     def summary(self) -> str:
         """One line naming every problem."""
@@ -73,7 +83,11 @@ def check_output(con: duckdb.DuckDBPyConnection, path: str | Path, schema: Targe
         exp.EQ(this=exp.var("file_row_number"), expression=exp.true()),
     ])
     relation = con.sql(exp.select("*").from_(exp.Table(this=scan)).sql(dialect=DIALECT))
-    actual = {n.lower(): (n, str(t)) for n, t in zip(relation.columns, relation.types) if n != "file_row_number"}
+    actual = {
+        n.lower(): (n, str(t))
+        for n, t in zip(relation.columns, relation.types)
+        if n != "file_row_number"
+    }
     violations = _structure(con, actual, schema)
     broken = {v.column.lower() for v in violations}
     checkable = [c for c in schema.columns if c.name.lower() not in broken]
@@ -96,7 +110,8 @@ def _structure(con, actual: dict[str, tuple[str, str]], schema: TargetSchema) ->
             continue
         expected = _type_name(con, column.type, f"target_schema.columns[{k}].type")
         if found[1] != expected:
-            violations.append(Violation("type_mismatch", column.name, 1, f"is {found[1]}, declared {expected}"))
+            detail = f"is {found[1]}, declared {expected}"
+            violations.append(Violation("type_mismatch", column.name, 1, detail))
     for name, kind in actual.values():
         if name.lower() not in declared:
             violations.append(Violation("extra_column", name, 1, f"undeclared column of type {kind}"))
@@ -104,7 +119,8 @@ def _structure(con, actual: dict[str, tuple[str, str]], schema: TargetSchema) ->
 
 
 def _type_name(con, text: str, field: str) -> str:
-    probe = exp.Anonymous(this="typeof", expressions=[exp.cast(exp.null(), check_type(text, field=field))])
+    typed_null = exp.cast(exp.null(), check_type(text, field=field))
+    probe = exp.Anonymous(this="typeof", expressions=[typed_null])
     try:
         return con.execute(exp.select(probe).sql(dialect=DIALECT)).fetchall()[0][0]
     except duckdb.Error as e:
@@ -117,9 +133,11 @@ def _column_checks(column: TargetColumn) -> list[tuple[str, str, exp.Expression,
     if not column.nullable or column.primary_key:
         checks.append(("null", column.name, value.is_(exp.null()), "nulls in a non-nullable column"))
     if column.min is not None:
-        checks.append(("min", column.name, value < exp.convert(column.min), f"values below min {column.min:g}"))
+        checks.append(("min", column.name, value < exp.convert(column.min),
+                       f"values below min {column.min:g}"))
     if column.max is not None:
-        checks.append(("max", column.name, value > exp.convert(column.max), f"values above max {column.max:g}"))
+        checks.append(("max", column.name, value > exp.convert(column.max),
+                       f"values above max {column.max:g}"))
     if column.accepted_values is not None:
         accepted = [exp.convert(v) for v in column.accepted_values]
         checks.append(("accepted_values", column.name, exp.not_(value.isin(*accepted)),
@@ -127,31 +145,40 @@ def _column_checks(column: TargetColumn) -> list[tuple[str, str, exp.Expression,
     if column.pattern is not None:
         matches = exp.Anonymous(this="regexp_matches", expressions=[
             exp.cast(value, "VARCHAR"), exp.Literal.string(column.pattern)])
-        checks.append(("pattern", column.name, exp.not_(matches), f"values not matching {column.pattern!r}"))
+        checks.append(("pattern", column.name, exp.not_(matches),
+                       f"values not matching {column.pattern!r}"))
     return checks
 
 
-def _row_pass(con, scan: exp.Expression, names: list[str], pk: list[str], checks: list) -> tuple[int, list[Violation]]:
+def _row_pass(
+    con, scan: exp.Expression, names: list[str], pk: list[str], checks: list
+) -> tuple[int, list[Violation]]:
+    """One scan: a count and the first sample rows per check (min_by keeps memory bounded)."""
     items = [exp.Star(), exp.column("file_row_number").as_(ROW)]
     if pk:
         window = exp.Window(this=exp.Count(this=exp.Star()), partition_by=[col(c) for c in pk])
         items.append(window.as_(PK_COUNT))
     rows = exp.select(*items).from_(exp.Table(this=scan))
-    sample = exp.Struct(expressions=[exp.PropertyEQ(this=exp.to_identifier(n, quoted=True), expression=col(n))
-                                     for n in names])
+    sample = exp.Struct(expressions=[
+        exp.PropertyEQ(this=exp.to_identifier(n, quoted=True), expression=col(n)) for n in names
+    ])
     aggregates: list[exp.Expression] = [exp.Count(this=exp.Star())]
     for _, _, condition, _ in checks:
-        aggregates.append(exp.Filter(this=exp.Count(this=exp.Star()), expression=exp.Where(this=condition)))
-        first = exp.Anonymous(this="min_by", expressions=[sample.copy(), exp.column(ROW), exp.convert(SAMPLE_ROWS)])
+        count = exp.Count(this=exp.Star())
+        aggregates.append(exp.Filter(this=count, expression=exp.Where(this=condition)))
+        first = exp.Anonymous(this="min_by", expressions=[
+            sample.copy(), exp.column(ROW), exp.convert(SAMPLE_ROWS)])
         aggregates.append(exp.Filter(this=first, expression=exp.Where(this=condition.copy())))
     query = exp.select(*aggregates).from_(rows.subquery("t"))
     try:
         result = con.execute(query.sql(dialect=DIALECT)).fetchall()[0]
     except duckdb.Error as e:
-        raise ConfigError(f"constraints cannot be checked: {first_line(e)}", field="target_schema") from None
+        raise ConfigError(f"constraints cannot be checked: {first_line(e)}",
+                          field="target_schema") from None
     violations = []
     for k, (kind, column, _, detail) in enumerate(checks):
         count, samples = result[1 + 2 * k], result[2 + 2 * k]
         if count:
-            violations.append(Violation(kind, column, count, f"{count} {detail}", jsonable(samples or [])))
+            samples = jsonable(samples or [])
+            violations.append(Violation(kind, column, count, f"{count} {detail}", samples))
     return result[0], violations

@@ -5,8 +5,9 @@
   of a key and every row with a missing key part counts against it (1.0 when
   no key is declared);
 - accuracy: share of rows whose values meet every declared constraint
-  (min, max, accepted values, pattern); a NULL meets a value constraint,
-  since nullability is completeness's concern.
+  (min, max, accepted values, pattern searched in the value's text, as the
+  engine's schema check does); a NULL meets a value constraint, since
+  nullability is completeness's concern.
 
 An empty table scores 1.0 on all three: there is nothing wrong in it, and
 the row count is reported beside the figures.
@@ -60,7 +61,7 @@ def _violation(column: TargetColumn) -> exp.Expression | None:
     if column.pattern is not None:
         broken.append(
             exp.Not(
-                this=exp.RegexpFullMatch(
+                this=exp.RegexpLike(
                     this=exp.cast(ref.copy(), "VARCHAR"), expression=exp.convert(column.pattern)
                 )
             )

@@ -13,8 +13,8 @@ from datacrew_resources.crew.offline import OFFLINE_ENV, STORAGE_ENV
 
 
 @pytest.fixture(autouse=True)
-def _restore_crewai_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The runner sets CrewAI's variables in os.environ; undo that after each test."""
+def _crewai_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """CrewAI state under tmp_path; the variables the runner sets are undone after each test."""
     for name in [*OFFLINE_ENV, STORAGE_ENV, MODEL_ENV]:
         # setenv first so monkeypatch records the original, even "unset".
         original = os.environ.get(name)
@@ -22,6 +22,7 @@ def _restore_crewai_env(monkeypatch: pytest.MonkeyPatch) -> None:
         if original is None:
             monkeypatch.delenv(name)
     monkeypatch.delenv(MODEL_ENV, raising=False)
+    monkeypatch.setenv(STORAGE_ENV, str(tmp_path / "crewai-storage"))
 
 
 @pytest.fixture

@@ -63,6 +63,11 @@ def test_inputs_describe_the_spec():
     assert '"group_by": ["carrier", "name"]' in inputs["rules"]
 
 
+def test_inputs_take_target_columns_given_by_name():
+    summary = {"type": "join", "target_columns": ["carrier", "flights"]}
+    assert task_inputs(FakeWorkbench(), summary, "a1")["target_columns"] == "carrier, flights"
+
+
 def test_inputs_fill_gaps_of_a_partial_summary():
     inputs = task_inputs(FakeWorkbench(), {}, "a1")
     assert inputs["intent"] == inputs["description"] == inputs["target_columns"] == "(none given)"

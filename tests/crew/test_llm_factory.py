@@ -38,6 +38,7 @@ def test_provider_model_with_base_url_and_key_makes_no_connection(monkeypatch, n
 
 def test_unset_key_variable_gives_no_key(monkeypatch):
     monkeypatch.delenv("TEST_LLM_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     llm = build_llm(LLMConfig(model="openai/gpt-4o-mini", api_key_env="TEST_LLM_KEY"))
     assert llm.api_key in (None, "")
 

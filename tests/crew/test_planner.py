@@ -26,14 +26,22 @@ def _answer_with(conversation: list[dict], call: dict, content: str) -> None:
     """Append a call and its result as CrewAI 1.15's native tool loop does."""
     conversation.append({"role": "assistant", "content": None, "tool_calls": [call]})
     conversation.append(
-        {"role": "tool", "tool_call_id": call["id"], "name": call["function"]["name"], "content": content}
+        {
+            "role": "tool",
+            "tool_call_id": call["id"],
+            "name": call["function"]["name"],
+            "content": content,
+        }
     )
 
 
 def test_plan_task_inspects_each_source_then_compiles(planner_and_schemas):
     planner, schemas = planner_and_schemas
     tools = [schemas["inspect_dataset"], schemas["compile_plan"]]
-    conversation = [{"role": "system", "content": "You are ETL Architect"}, {"role": "user", "content": "Plan"}]
+    conversation = [
+        {"role": "system", "content": "You are ETL Architect"},
+        {"role": "user", "content": "Plan"},
+    ]
     workbench = FakeWorkbench()
     made = []
     while isinstance(response := planner.call(conversation, tools=tools), list):
@@ -49,7 +57,11 @@ def test_plan_task_inspects_each_source_then_compiles(planner_and_schemas):
     ]
     answer = json.loads(response)
     assert answer["status"] == "ok"
-    assert answer["sources"][1] == {"key": "warehouse/airlines", "row_count": 16, "columns": ["carrier", "name"]}
+    assert answer["sources"][1] == {
+        "key": "warehouse/airlines",
+        "row_count": 16,
+        "columns": ["carrier", "name"],
+    }
     assert answer["sql"].startswith("SELECT")
 
 
@@ -71,7 +83,18 @@ def test_is_deterministic_and_counts_no_tokens(planner_and_schemas):
     assert planner.get_token_usage_summary().total_tokens == 0
 
 
-def test_without_tools_or_results_it_answers_a_failure(planner_and_schemas):
+def test_forced_answer_before_the_last_tool_is_a_failure(planner_and_schemas):
     planner, _ = planner_and_schemas
     answer = json.loads(planner.call("Give your final answer now."))
     assert answer["status"] == "failed"
+
+
+def test_iteration_limit_mid_task_is_a_failure_not_a_partial_plan(planner_and_schemas):
+    planner, schemas = planner_and_schemas
+    conversation = [{"role": "user", "content": "Plan"}]
+    [call] = planner.call(conversation, tools=[schemas["inspect_dataset"], schemas["compile_plan"]])
+    _answer_with(conversation, call, json.dumps({"row_count": 1, "columns": []}))
+    # CrewAI's forced final answer: the same conversation, no tools offered.
+    answer = json.loads(planner.call(conversation))
+    assert answer["status"] == "failed"
+    assert "last call: inspect_dataset" in answer["error"]

@@ -14,7 +14,8 @@ def tools_and_trace():
     from datacrew_resources.crew.tools import ToolTrace, build_tools
 
     trace = ToolTrace()
-    return build_tools(FakeWorkbench(compile_error="Parser Error:\n  syntax error at 'FORM'"), trace), trace
+    workbench = FakeWorkbench(compile_error="Parser Error:\n  syntax error at 'FORM'")
+    return build_tools(workbench, trace), trace
 
 
 def test_success_is_json_and_recorded(tools_and_trace):

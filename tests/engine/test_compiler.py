@@ -7,6 +7,7 @@ import json
 import pytest
 
 from datacrew_resources.config.errors import ConfigError
+from datacrew_resources.config.spec import TransformationSpec
 from datacrew_resources.engine import Engine, compile_spec
 from datacrew_resources.engine.sources import SourceRef
 
@@ -143,11 +144,10 @@ def test_conversions_to_declared_types() -> None:
 
 
 def test_partitioned_output_is_not_supported_yet() -> None:
-    spec = make_spec([], [("id", "INTEGER")]).model_copy(update={"output": {"format": "parquet"}})
-    data = spec.model_dump()
+    data = make_spec([], [("id", "INTEGER")]).model_dump()
     data["output"] = {"format": "parquet", "partition_by": ["id"]}
     with pytest.raises(ConfigError, match="output.partition_by"):
-        compile_spec(type(spec).model_validate(data), SOURCES)
+        compile_spec(TransformationSpec.model_validate(data), SOURCES)
 
 
 def test_engine_learns_missing_column_lists_from_the_files(engine: Engine) -> None:
@@ -159,3 +159,8 @@ def test_compile_needs_column_lists() -> None:
     sources = {"lake/flights": SourceRef("lake/flights", "parquet", "/nowhere/f.parquet")}
     with pytest.raises(ConfigError, match="no column list is known"):
         compile_spec(make_spec([], [("id", "INTEGER")]), sources)
+
+
+def test_types_parquet_cannot_store_are_rejected() -> None:
+    message = compile_error([{"aggregate": {"total": "sum(distance)"}}], [("total", "HUGEINT")])
+    assert "target_schema.columns[0].type: 'HUGEINT': parquet cannot store HUGEINT" in message

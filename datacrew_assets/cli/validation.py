@@ -1,0 +1,41 @@
+"""`datacrew validate`: config, specs, sources, agents and compiled SQL, every problem at once."""
+
+from __future__ import annotations
+
+from datacrew_resources.catalog.store import CatalogStore
+from datacrew_resources.config import ConfigError, ConfigErrors, Home
+from datacrew_resources.transformation import build_engine
+
+
+def validate_home(home: Home) -> list[str]:
+    """Raise ConfigErrors listing every problem; return the spec names that passed."""
+    config = home.load_config()
+    specs = home.load_specs(config)
+    discovered = {r.key_string for r in CatalogStore(home.catalog_path).all()}
+    produced = {l.spec.key_string for l in specs}
+    agents = {a.id for a in config.agents}
+    engine = build_engine(home, config, specs)
+    errors: list[ConfigError] = []
+    for loaded in specs:
+        spec, shown = loaded.spec, _shown(home, loaded.path)
+        missing = [
+            (i, key) for i, key in enumerate(spec.sources) if key not in discovered and key not in produced
+        ]
+        for index, key in missing:
+            hint = "run `datacrew discover`" if not discovered else "not in the catalog"
+            errors.append(ConfigError(f"unknown source ({hint})", file=shown, field=f"sources[{index}]", value=key))
+        if agents and spec.agent not in agents:
+            errors.append(ConfigError(f"unknown agent (roster: {', '.join(sorted(agents))})", file=shown, field="agent", value=spec.agent))
+        if missing:
+            continue
+        try:
+            engine.compile(spec, file=shown)
+        except ConfigError as e:
+            errors.append(e)
+    if errors:
+        raise ConfigErrors(errors)
+    return [l.spec.key_string for l in specs]
+
+
+def _shown(home: Home, path) -> str:
+    return str(path.relative_to(home.root)) if path.is_relative_to(home.root) else str(path)

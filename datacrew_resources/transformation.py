@@ -1,0 +1,121 @@
+"""Carry out one transformation spec: sources from the catalog, the crew over the engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from .catalog.models import ColumnInfo, DatasetRecord
+from .catalog.store import CatalogStore
+from .config import ConfigError, ConfigErrors, Home, LoadedSpec, PlatformConfig
+from .crew import CrewRunner, CrewRunResult
+from .engine import Engine, SourceRef
+from .workbench import EngineWorkbench
+
+PREVIEW_ROWS = 10
+
+
+@dataclass
+class TransformationOutcome:
+    """What one crew run produced, for the materialization's metadata."""
+
+    output_uri: str
+    record_count: int
+    columns: list[ColumnInfo]
+    sql: str
+    agent_id: str
+    crew_seconds: float
+    engine_seconds: float
+    tool_calls: list[dict[str, Any]]
+    token_usage: dict[str, int]
+    crew_result: dict[str, Any]
+    preview_rows: list[list[Any]] = field(default_factory=list)
+
+
+def record_source(record: DatasetRecord) -> SourceRef:
+    return SourceRef(
+        key=record.key_string,
+        kind=record.format,
+        location=record.location,
+        table=record.table,
+        hive_partitioning=bool(record.partition_keys),
+        columns=tuple((c.name, c.type) for c in record.columns),
+    )
+
+
+def spec_source(home: Home, loaded: LoadedSpec) -> SourceRef:
+    """Another transformation's output as an input; its columns are its target schema."""
+    spec = loaded.spec
+    return SourceRef(
+        key=spec.key_string,
+        kind="parquet",
+        location=str(home.output_path(spec.asset_key)),
+        columns=tuple((c.name, c.type) for c in spec.target_schema.columns),
+    )
+
+
+def source_refs(home: Home, specs: list[LoadedSpec]) -> dict[str, SourceRef]:
+    """Every readable input by `source/dataset` key: discovered datasets and transformation outputs."""
+    refs = {r.key_string: record_source(r) for r in CatalogStore(home.catalog_path).all()}
+    refs.update({l.spec.key_string: spec_source(home, l) for l in specs})
+    return refs
+
+
+def build_engine(home: Home, config: PlatformConfig, specs: list[LoadedSpec]) -> Engine:
+    return Engine(source_refs(home, specs), output_dir=home.outputs_dir, temp_dir=home.tmp_dir, config=config.engine)
+
+
+def find_spec(home: Home, specs: list[LoadedSpec], name: str) -> LoadedSpec:
+    for loaded in specs:
+        if name in (loaded.spec.name, loaded.spec.key_string):
+            return loaded
+    raise ConfigErrors([ConfigError("no such transformation", field="name", value=name)])
+
+
+def run_transformation(home: Home, name: str, runner: CrewRunner) -> TransformationOutcome:
+    """Plan, execute and validate one spec through the crew; raises CrewRunFailed on failure."""
+    config = home.load_config()
+    specs = home.load_specs(config)
+    loaded = find_spec(home, specs, name)
+    spec = loaded.spec
+    workbench = EngineWorkbench(
+        build_engine(home, config, specs),
+        spec,
+        output_path=home.output_path(spec.asset_key),
+        spec_file=str(loaded.path.relative_to(home.root)) if loaded.path.is_relative_to(home.root) else str(loaded.path),
+    )
+    result = runner.run(workbench, spec_summary=spec.model_dump(mode="json"), agent_id=spec.agent)
+    return _outcome(workbench, result)
+
+
+def _outcome(workbench: EngineWorkbench, result: CrewRunResult) -> TransformationOutcome:
+    execution = workbench.execution
+    if execution is None or workbench.plan is None:
+        raise ConfigError("the crew finished without executing the plan", field="crew", value=workbench.spec_name)
+    columns, rows = _preview(Path(execution.output_path))
+    return TransformationOutcome(
+        output_uri=execution.output_path,
+        record_count=execution.record_count,
+        columns=columns,
+        sql=workbench.plan.sql,
+        agent_id=result.agent_id,
+        crew_seconds=max(result.crew_seconds - execution.seconds, 0.0),
+        engine_seconds=execution.seconds,
+        tool_calls=[call.model_dump() for call in result.trace],
+        token_usage=result.token_usage.model_dump(),
+        crew_result=result.model_dump(mode="json", exclude={"trace"}),
+        preview_rows=rows,
+    )
+
+
+def _preview(path: Path) -> tuple[list[ColumnInfo], list[list[Any]]]:
+    with duckdb.connect() as connection:
+        cursor = connection.execute("SELECT * FROM read_parquet(?) LIMIT ?", [str(path), PREVIEW_ROWS])
+        rows = [list(r) for r in cursor.fetchall()]
+        names = [d[0] for d in cursor.description]
+        types = connection.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()
+    columns = [ColumnInfo(name=n, type=t[1], nullable=t[2] == "YES") for n, t in zip(names, types)]
+    return columns, rows

@@ -1,0 +1,47 @@
+"""The crew's workbench over the real engine, bound to one spec."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .config import TransformationSpec
+from .config.errors import ConfigError
+from .engine import CompiledPlan, Engine, ExecutionResult
+
+
+class EngineWorkbench:
+    """Implements `crew.TransformationWorkbench`: each tool call is one engine step."""
+
+    def __init__(self, engine: Engine, spec: TransformationSpec, *, output_path: Path, spec_file: str):
+        self.engine = engine
+        self.spec = spec
+        self.spec_name = spec.name
+        self.source_keys = list(spec.sources)
+        self.output_path = output_path
+        self.spec_file = spec_file
+        self.plan: CompiledPlan | None = None
+        self.execution: ExecutionResult | None = None
+
+    def inspect_dataset(self, key: str) -> dict[str, Any]:
+        if key not in self.source_keys:
+            raise ConfigError(f"not a source of {self.spec_name} (sources: {', '.join(self.source_keys)})", field="key", value=key)
+        return self.engine.inspect(key)
+
+    def compile_plan(self) -> dict[str, Any]:
+        self.plan = self.engine.compile(self.spec, file=self.spec_file)
+        return self.plan.to_dict()
+
+    def execute_plan(self) -> dict[str, Any]:
+        if self.plan is None:
+            self.compile_plan()
+        self.execution = self.engine.execute(self.spec, self.plan, self.output_path)
+        return {
+            "output_uri": self.execution.output_path,
+            "record_count": self.execution.record_count,
+            "engine_seconds": self.execution.seconds,
+        }
+
+    def validate_output(self) -> dict[str, Any]:
+        report = self.engine.validate_output(self.spec, self.output_path)
+        return {"ok": report.ok, "problems": [v.summary() for v in report.violations], "row_count": report.row_count}
