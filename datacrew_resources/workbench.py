@@ -44,4 +44,11 @@ class EngineWorkbench:
 
     def validate_output(self) -> dict[str, Any]:
         report = self.engine.validate_output(self.spec, self.output_path)
-        return {"ok": report.ok, "problems": [v.summary() for v in report.violations], "row_count": report.row_count}
+        failing = report.failing(self.spec.target_schema.on_violation)
+        return {
+            "ok": not failing,
+            "problems": [v.summary() for v in failing],
+            # Under on_violation=warn these stay in the output for the quality checks to measure.
+            "warnings": [v.summary() for v in report.violations if v not in failing],
+            "row_count": report.row_count,
+        }

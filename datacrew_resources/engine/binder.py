@@ -70,6 +70,32 @@ class Binder:
         call = exp.Anonymous(this="can_cast_implicitly", expressions=values)
         return bool(self._con.execute(exp.select(call).sql(dialect=DIALECT)).fetchall()[0][0])
 
+    def cast_exists(self, source: str, target: str) -> bool:
+        """False when DuckDB has no conversion at all between the types (BIGINT -> DATE).
+
+        DuckDB binds such casts and fails only on the first non-null value, so probe
+        with one: the first seed text that converts to `source`, cast on to `target`.
+        """
+        if source == "VARCHAR":
+            return True  # text converts or not value by value: the checked cast decides
+        for seed in PROBE_SEEDS:
+            try:
+                probe = cast_to(cast_to(exp.Literal.string(seed), source), target)
+            except (ParseError, ValueError):
+                return True  # a type sqlglot cannot spell: leave it to the checked cast
+            try:
+                self._con.execute(exp.select(probe).sql(dialect=DIALECT)).fetchall()
+                return True
+            except duckdb.Error as e:
+                if "Unimplemented type for cast" in str(e):
+                    return False
+        return True
+
+
+# Texts that convert to at least one value of every scalar DuckDB type.
+PROBE_SEEDS = ("1", "true", "2000-01-01 00:00:00", "2000-01-01", "00:00:00", "1 day",
+               "00000000-0000-0000-0000-000000000000")
+
 
 def _create_empty(ref: SourceRef) -> exp.Create:
     columns = [

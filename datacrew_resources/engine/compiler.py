@@ -284,6 +284,9 @@ def _project(chain: _Chain, spec: TransformationSpec) -> tuple[exp.Select, list,
             value = col(source)
         elif chain.binder.casts_implicitly(produced, declared):
             value, conversions[target.name] = exp.cast(col(source), dtype), "cast"
+        elif not chain.binder.cast_exists(produced, declared):
+            raise ConfigError(f"column {target.name!r}: the rules produce {produced}, which cannot convert to {declared}",
+                              field=f"{where}.type", value=target.type)
         else:
             value = _checked_cast(source, dtype, target.name, declared)
             conversions[target.name] = "checked_cast"

@@ -164,3 +164,9 @@ def test_compile_needs_column_lists() -> None:
 def test_types_parquet_cannot_store_are_rejected() -> None:
     message = compile_error([{"aggregate": {"total": "sum(distance)"}}], [("total", "HUGEINT")])
     assert "target_schema.columns[0].type: 'HUGEINT': parquet cannot store HUGEINT" in message
+
+
+
+def test_type_with_no_conversion_at_all_is_a_compile_error() -> None:
+    message = compile_error([], [("carrier", "VARCHAR"), ("id", "DATE")])
+    assert "target_schema.columns[1].type: 'DATE': column 'id': the rules produce INTEGER, which cannot convert to DATE" in message

