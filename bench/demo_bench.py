@@ -22,7 +22,8 @@ from pathlib import Path
 import duckdb
 
 from datacrew_resources.config import Home
-from datacrew_resources.transformation import build_engine
+from datacrew_resources.engine.sandbox import create_source_view
+from datacrew_resources.transformation import build_engine, source_refs
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -45,14 +46,16 @@ def baseline_seconds(home: Home, asset_key: str, out_dir: Path) -> float:
     """Raw DuckDB: the compiled SELECT, COPY'd to parquet in a plain connection."""
     config = home.load_config()
     specs = home.load_specs(config)
-    engine = build_engine(home, config, specs)
     spec = next(l.spec for l in specs if l.spec.key_string == asset_key)
-    plan = engine.compile(spec)
-    with duckdb.connect() as connection:
-        for key, view_sql in plan.views.items():
-            connection.execute(view_sql)
+    plan = build_engine(home, config, specs).compile(spec)
+    refs = source_refs(home, specs)
+    engine = config.engine
+    with duckdb.connect(config={"memory_limit": engine.memory_limit, "threads": engine.threads}) as connection:
+        for index, key in enumerate(plan.source_keys):
+            create_source_view(connection, refs[key], index)
+        target = str(out_dir / f"{spec.name}.parquet")
         started = time.perf_counter()
-        connection.execute(f"COPY ({plan.sql}) TO '{out_dir / spec.name}.parquet' (FORMAT parquet, COMPRESSION zstd)")
+        connection.execute(f"COPY ({plan.sql}) TO '{target}' (FORMAT parquet, COMPRESSION zstd)")
         return time.perf_counter() - started
 
 

@@ -54,7 +54,3 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"datacrew: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
-
-
-if __name__ == "__main__":
-    sys.exit(main())

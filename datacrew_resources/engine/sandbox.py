@@ -54,7 +54,7 @@ def open_sandbox(
         con.execute("SET allowed_paths = ?", [files])
         for index, ref in enumerate(refs):
             try:
-                _create_view(con, ref, index)
+                create_source_view(con, ref, index)
             except duckdb.Error as e:
                 raise ConfigError(f"cannot be read: {first_line(e)}", field=ref.key,
                                   value=ref.location) from None
@@ -85,7 +85,8 @@ def _access(refs: list[SourceRef]) -> tuple[list[str], list[str]]:
     return files, dirs
 
 
-def _create_view(con: duckdb.DuckDBPyConnection, ref: SourceRef, index: int) -> None:
+def create_source_view(con: duckdb.DuckDBPyConnection, ref: SourceRef, index: int) -> None:
+    """The view named by `ref.key` that the compiled SQL reads (also used by the benchmarks)."""
     if ref.kind == "duckdb_table":
         alias = exp.to_identifier(f"warehouse_{index}", quoted=True)
         attach = exp.Attach(

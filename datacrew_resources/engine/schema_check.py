@@ -153,7 +153,38 @@ def _column_checks(column: TargetColumn) -> list[tuple[str, str, exp.Expression,
 def _row_pass(
     con, scan: exp.Expression, names: list[str], pk: list[str], checks: list
 ) -> tuple[int, list[Violation]]:
-    """One scan: a count and the first sample rows per check (min_by keeps memory bounded)."""
+    """Counts in one hash-aggregate scan; a second, costlier scan only when something broke."""
+    rows, clean = _clean_scan(con, scan, pk, checks)
+    if clean:
+        return rows, []
+    return _violation_scan(con, scan, names, pk, checks)
+
+
+def _clean_scan(con, scan: exp.Expression, pk: list[str], checks: list) -> tuple[int, bool]:
+    """(rows, whether no check can fail): violation counts plus distinct keys, no window."""
+    aggregates: list[exp.Expression] = [exp.Count(this=exp.Star())]
+    row_checks = [c for c in checks if c[0] != "primary_key"]
+    for _, _, condition, _ in row_checks:
+        aggregates.append(exp.func("count_if", condition.copy()))
+    if pk:
+        key = exp.Struct(expressions=[col(c) for c in pk])
+        aggregates.append(exp.Count(this=exp.Distinct(expressions=[key])))
+    query = exp.select(*aggregates).from_(exp.Table(this=scan))
+    try:
+        result = con.execute(query.sql(dialect=DIALECT)).fetchall()[0]
+    except duckdb.Error as e:
+        raise ConfigError(f"constraints cannot be checked: {first_line(e)}",
+                          field="target_schema") from None
+    rows = result[0]
+    broken = any(result[1:1 + len(row_checks)])
+    duplicated = bool(pk) and result[-1] < rows
+    return rows, not (broken or duplicated)
+
+
+def _violation_scan(
+    con, scan: exp.Expression, names: list[str], pk: list[str], checks: list
+) -> tuple[int, list[Violation]]:
+    """Exact counts and the first sample rows per check (min_by keeps memory bounded)."""
     items = [exp.Star(), exp.column("file_row_number").as_(ROW)]
     if pk:
         window = exp.Window(this=exp.Count(this=exp.Star()), partition_by=[col(c) for c in pk])

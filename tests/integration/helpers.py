@@ -18,15 +18,8 @@ from typing import Any
 
 import pandas as pd
 
-# The tests run the CLI as `python -m datacrew_assets.cli`, which needs
-# `datacrew_assets/cli/__main__.py`. Without that file they call the entry point
-# the `datacrew` console script calls (`datacrew_assets.cli:main`), so the values
-# are still checked, and `test_cli_runs_as_a_module` fails and says why.
-_PACKAGE_DIR = Path(importlib.util.find_spec("datacrew_assets").submodule_search_locations[0])
-CLI_HAS_MAIN = (_PACKAGE_DIR / "cli" / "__main__.py").is_file()
-MODULE_CLI = [sys.executable, "-m", "datacrew_assets.cli"]
-ENTRY_POINT_CLI = [sys.executable, "-c", "import sys; from datacrew_assets.cli import main; sys.exit(main())"]
-CLI = MODULE_CLI if CLI_HAS_MAIN else ENTRY_POINT_CLI
+# The CLI as a user runs it from this environment (same as the `datacrew` script).
+CLI = [sys.executable, "-m", "datacrew_assets.cli"]
 
 
 def home_env(home: Path) -> dict[str, str]:
@@ -36,10 +29,10 @@ def home_env(home: Path) -> dict[str, str]:
     return env
 
 
-def run_cli(home: Path, *args: str, cli: list[str] = CLI) -> subprocess.CompletedProcess[str]:
+def run_cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """Run a `datacrew` command on `home` in a subprocess, with the home as working directory."""
     return subprocess.run(
-        [*cli, *args, "--home", str(home), "--json"],
+        [*CLI, *args, "--home", str(home), "--json"],
         env=home_env(home),
         cwd=home,
         capture_output=True,

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from .helpers import MODULE_CLI, RawData, run_cli_json
+from .helpers import CLI, RawData, run_cli_json
 
 pytestmark = pytest.mark.slow
 
@@ -161,7 +161,8 @@ def assert_same_values(matched: pd.DataFrame, name: str, *, rel: float | None = 
         differ = actual != wanted
     else:
         differ = ((actual - wanted).abs() > rel * wanted.abs()).to_numpy()
-    assert not differ.any(), f"{name}: {differ.sum()} flights differ, first:\n{matched[present][differ][[*FLIGHT_KEY, f'{name}_out', f'{name}_raw']].head()}"
+    examples = matched[present][differ][[*FLIGHT_KEY, f"{name}_out", f"{name}_raw"]].head()
+    assert not differ.any(), f"{name}: {differ.sum()} flights differ, first:\n{examples}"
 
 
 # --- the CLI and the run report --------------------------------------------------------
@@ -169,7 +170,7 @@ def assert_same_values(matched: pd.DataFrame, name: str, *, rel: float | None = 
 
 def test_cli_runs_as_a_module():
     """`python -m datacrew_assets.cli` works (it needs datacrew_assets/cli/__main__.py)."""
-    result = subprocess.run([*MODULE_CLI, "--help"], capture_output=True, text=True, timeout=120)
+    result = subprocess.run([*CLI, "--help"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "usage: datacrew" in result.stdout
 
@@ -289,8 +290,13 @@ def test_flights_weather(demo_home, raw):
         assert_same_values(matched, name, rel=REL)
     for name in ["dest", "dep_delay", "arr_delay", "is_delayed"]:
         assert_same_values(matched, name)
-    first = matched.loc[(matched["flight_date"] == date(2013, 1, 1)) & (matched["carrier"] == "UA") & (matched["flight"] == 1545)]
-    assert first["temp_out"].tolist() == pytest.approx([39.02], rel=REL)  # EWR, 2013-01-01T10:00Z in weather.csv
+
+    # Two flights read off the CSVs by hand. UA 1545 left EWR in the hour of 2013-01-01T10:00Z,
+    # when weather.csv has 39.02 F there; UA 754 in the hour of 17:00Z, for which EWR has no row.
+    by_hand = out.set_index(FLIGHT_KEY)["temp"]
+    assert by_hand[(date(2013, 1, 1), "UA", 1545, "EWR", 515)] == pytest.approx(39.02, rel=REL)
+    assert pd.isna(by_hand[(date(2013, 1, 1), "UA", 754, "EWR", 1212)])
+
 
 
 def test_daily_summary(demo_home, raw):
