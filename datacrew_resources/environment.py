@@ -6,14 +6,25 @@ import os
 
 from .config import Home
 
-# CrewAI and OpenTelemetry phone home unless told not to (architecture invariant 5).
+# CrewAI, OpenTelemetry and Dagster phone home unless told not to (invariant 5).
+# Defaults only (`setdefault`), so an operator can still opt in explicitly.
 QUIET_ENV = {
+    # OpenTelemetry export of crew/agent/task spans to telemetry.crewai.com.
     "CREWAI_DISABLE_TELEMETRY": "true",
     "CREWAI_DISABLE_TRACKING": "true",
-    "CREWAI_TRACING_ENABLED": "false",
     "OTEL_SDK_DISABLED": "true",
+    # Execution traces uploaded to app.crewai.com.
+    "CREWAI_TRACING_ENABLED": "false",
+    # PyPI "new version available" lookup, done by CrewAI's console formatter.
+    "CREWAI_DISABLE_VERSION_CHECK": "true",
     "DAGSTER_DISABLE_TELEMETRY": "true",
 }
+
+
+def quiet_environment() -> None:
+    """Apply QUIET_ENV to this process (before crewai is imported)."""
+    for name, value in QUIET_ENV.items():
+        os.environ.setdefault(name, value)
 
 INSTANCE_YAML = """\
 # Written by datacrew: a SQLite instance inside the platform home.
@@ -24,8 +35,7 @@ telemetry:
 
 def prepare_environment(home: Home) -> None:
     """Point Dagster at the home's instance and silence telemetry; create state dirs."""
-    for name, value in QUIET_ENV.items():
-        os.environ.setdefault(name, value)
+    quiet_environment()
     os.environ.setdefault("DAGSTER_HOME", str(home.root / "dagster"))
     dagster_home = home.dagster_home
     dagster_home.mkdir(parents=True, exist_ok=True)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 
-# Set before any test imports crewai or dagster (both read these lazily, at first use).
-for _name, _value in {
-    "CREWAI_DISABLE_TELEMETRY": "true",
-    "CREWAI_DISABLE_TRACKING": "true",
-    "CREWAI_TRACING_ENABLED": "false",
-    "OTEL_SDK_DISABLED": "true",
-    "DAGSTER_DISABLE_TELEMETRY": "true",
-}.items():
-    os.environ.setdefault(_name, _value)
+from datacrew_resources.environment import quiet_environment
+
+# Before any test imports crewai: it writes ~/.config/crewai and
+# ~/.local/share/crewai at import time, so give the suite a home of its own.
+os.environ["HOME"] = tempfile.mkdtemp(prefix="datacrew-tests-home-")
+atexit.register(shutil.rmtree, os.environ["HOME"], ignore_errors=True)
+quiet_environment()

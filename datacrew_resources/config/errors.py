@@ -5,6 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 
+def one_line(text: str) -> str:
+    """Any message folded onto one line (errors are reported one per line)."""
+    return " ".join(str(text).split())
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an exception's message: DuckDB appends context lines we don't show."""
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
 def _show(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
@@ -17,7 +28,7 @@ class ConfigError(ValueError):
         self.file = str(file)
         self.field = field
         self.value = value
-        self.problem = " ".join(str(problem).split())
+        self.problem = one_line(problem)
         super().__init__(self.render())
 
     def render(self) -> str:
