@@ -24,4 +24,4 @@ test: .venv/.synced
 	.venv/bin/python -m pytest
 
 bench: .venv/.synced
-	.venv/bin/python -m bench.run_all
+	.venv/bin/python -m bench.demo_bench

@@ -6,7 +6,6 @@ import dagster as dg
 
 from datacrew_resources.catalog.store import CatalogStore
 from datacrew_resources.config import Home
-from datacrew_resources.environment import prepare_environment
 from datacrew_resources.resources import CrewResource, PlatformResource
 
 from .checks import build_quality_checks
@@ -35,6 +34,4 @@ def build_definitions(home: Home) -> dg.Definitions:
 @dg.definitions
 def defs() -> dg.Definitions:
     """Entry point for `dagster dev` / `workspace.yaml`: the home named by DATACREW_HOME."""
-    home = Home.resolve()
-    prepare_environment(home)
-    return build_definitions(home)
+    return build_definitions(Home.resolve())

@@ -7,8 +7,10 @@ from typing import Any
 
 import dagster as dg
 
-from datacrew_resources.config import ConfigError, ConfigErrors, Home
+from datacrew_resources.config import Home
+from datacrew_resources.config.spec import find_spec
 
+from .checks import QUALITY_CHECKS
 from .definitions import build_definitions
 from .jobs import TRANSFORM_JOB
 
@@ -18,12 +20,18 @@ class CheckOutcome:
     name: str
     passed: bool
     severity: str
-    value: float | None
-    threshold: float | None
+    value: float | None = None
+    threshold: float | None = None
+    error: str | None = None
 
     @property
     def blocking_failure(self) -> bool:
         return not self.passed and self.severity == "ERROR"
+
+
+def _missing_check(name: str) -> CheckOutcome:
+    """A check of a materialized asset that produced no result: its step crashed."""
+    return CheckOutcome(name=name, passed=False, severity="ERROR", error="the check did not run to a result")
 
 
 @dataclass
@@ -33,6 +41,7 @@ class AssetOutcome:
     output_uri: str | None = None
     record_count: int | None = None
     crew_seconds: float | None = None
+    tool_seconds: float | None = None
     engine_seconds: float | None = None
     error: str | None = None
     checks: list[CheckOutcome] = field(default_factory=list)
@@ -44,6 +53,7 @@ class AssetOutcome:
             "output_uri": self.output_uri,
             "record_count": self.record_count,
             "crew_seconds": self.crew_seconds,
+            "tool_seconds": self.tool_seconds,
             "engine_seconds": self.engine_seconds,
             "error": self.error,
             "checks": [vars(c) for c in self.checks],
@@ -53,11 +63,12 @@ class AssetOutcome:
 @dataclass
 class RunReport:
     run_id: str
+    run_succeeded: bool
     assets: list[AssetOutcome]
 
     @property
     def ok(self) -> bool:
-        return all(
+        return self.run_succeeded and all(
             a.status == "materialized" and not any(c.blocking_failure for c in a.checks)
             for a in self.assets
         )
@@ -68,20 +79,9 @@ def transformation_keys(home: Home) -> list[dg.AssetKey]:
 
 
 def resolve_selection(home: Home, names: list[str]) -> list[dg.AssetKey]:
-    """Map `NAME`, `layer/name` or `layer__name` to transformation asset keys."""
+    """Map each `NAME` or `layer/name` to its transformation asset key."""
     specs = home.load_specs(home.load_config())
-    by_name: dict[str, list[str]] = {}
-    for loaded in specs:
-        key = loaded.spec.asset_key
-        for alias in (loaded.spec.name, "/".join(key), "__".join(key)):
-            by_name.setdefault(alias, key)
-    keys = []
-    for name in names:
-        if name not in by_name:
-            known = ", ".join(sorted(l.spec.name for l in specs))
-            raise ConfigErrors([ConfigError(f"no such transformation (known: {known})", field="asset", value=name)])
-        keys.append(dg.AssetKey(by_name[name]))
-    return keys
+    return [dg.AssetKey(find_spec(specs, name).spec.asset_key) for name in names]
 
 
 def materialize(home: Home, keys: list[dg.AssetKey] | None = None) -> RunReport:
@@ -96,7 +96,11 @@ def materialize(home: Home, keys: list[dg.AssetKey] | None = None) -> RunReport:
         # The per-asset summary is the CLI's output; step logs stay in the run's event log.
         run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
     )
-    return RunReport(run_id=result.run_id, assets=[_outcome(result, key) for key in selected])
+    return RunReport(
+        run_id=result.run_id,
+        run_succeeded=result.success,
+        assets=[_outcome(result, key) for key in selected],
+    )
 
 
 def _outcome(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> AssetOutcome:
@@ -117,12 +121,15 @@ def _outcome(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> AssetOutcom
     ]
     if materializations:
         metadata = materializations[-1].materialization.metadata
+        evaluated = {c.name for c in checks}
+        checks += [_missing_check(name) for name in QUALITY_CHECKS if name not in evaluated]
         return AssetOutcome(
             asset_key=shown,
             status="materialized",
             output_uri=_number_or_text(metadata.get("dagster/uri")),
             record_count=_number(metadata.get("dagster/row_count")),
             crew_seconds=_number(metadata.get("datacrew/crew_seconds")),
+            tool_seconds=_number(metadata.get("datacrew/tool_seconds")),
             engine_seconds=_number(metadata.get("datacrew/engine_seconds")),
             checks=checks,
         )

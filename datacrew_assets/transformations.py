@@ -46,6 +46,7 @@ def transformation_asset(*, loaded: LoadedSpec) -> dg.AssetsDefinition:
                 "datacrew/sql": dg.MarkdownMetadataValue(f"```sql\n{outcome.sql}\n```"),
                 "datacrew/agent": outcome.agent_id,
                 "datacrew/crew_seconds": round(outcome.crew_seconds, 4),
+                "datacrew/tool_seconds": round(outcome.tool_seconds, 4),
                 "datacrew/engine_seconds": round(outcome.engine_seconds, 4),
                 "datacrew/tool_calls": dg.JsonMetadataValue(outcome.tool_calls),
                 "datacrew/token_usage": dg.JsonMetadataValue(outcome.token_usage),

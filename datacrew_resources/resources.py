@@ -10,7 +10,7 @@ import dagster as dg
 import duckdb
 
 from .config import Home, PlatformConfig
-from .crew import CrewAIRunner, CrewRunFailed
+from .crew import CrewAIRunner, CrewRunFailed, CrewRunner
 from .environment import prepare_environment
 from .transformation import TransformationOutcome, run_transformation
 
@@ -51,13 +51,16 @@ class CrewResource(dg.ConfigurableResource):
 
     home_dir: str
 
+    def build_runner(self, home: Home) -> CrewRunner:
+        """The crew implementation; a subclass may return any other `CrewRunner`."""
+        return CrewAIRunner(home.load_config().llm, storage_dir=home.state_dir / "crewai")
+
     def run_transformation(self, name: str, *, log: logging.Logger | None = None) -> TransformationOutcome:
         """Plan, execute and validate `name`; failures become `dg.Failure` with the tool trace."""
         home = Home.resolve(self.home_dir)
         prepare_environment(home)
-        runner = CrewAIRunner(home.load_config().llm, storage_dir=home.state_dir / "crewai")
         try:
-            outcome = run_transformation(home, name, runner)
+            outcome = run_transformation(home, name, self.build_runner(home))
         except CrewRunFailed as e:
             raise dg.Failure(
                 description=str(e),

@@ -8,11 +8,11 @@ from typing import Any
 
 import duckdb
 
-from .catalog.models import ColumnInfo, DatasetRecord
-from .catalog.store import CatalogStore
-from .config import ConfigError, ConfigErrors, Home, LoadedSpec, PlatformConfig
+from .catalog.models import ColumnInfo
+from .config import ConfigError, Home
+from .config.spec import find_spec
 from .crew import CrewRunner, CrewRunResult
-from .engine import Engine, SourceRef
+from .source_refs import build_engine
 from .workbench import EngineWorkbench
 
 PREVIEW_ROWS = 10
@@ -28,6 +28,7 @@ class TransformationOutcome:
     sql: str
     agent_id: str
     crew_seconds: float
+    tool_seconds: float
     engine_seconds: float
     tool_calls: list[dict[str, Any]]
     token_usage: dict[str, int]
@@ -35,51 +36,11 @@ class TransformationOutcome:
     preview_rows: list[list[Any]] = field(default_factory=list)
 
 
-def record_source(record: DatasetRecord) -> SourceRef:
-    return SourceRef(
-        key=record.key_string,
-        kind=record.format,
-        location=record.location,
-        table=record.table,
-        hive_partitioning=bool(record.partition_keys),
-        columns=tuple((c.name, c.type) for c in record.columns),
-    )
-
-
-def spec_source(home: Home, loaded: LoadedSpec) -> SourceRef:
-    """Another transformation's output as an input; its columns are its target schema."""
-    spec = loaded.spec
-    return SourceRef(
-        key=spec.key_string,
-        kind="parquet",
-        location=str(home.output_path(spec.asset_key)),
-        columns=tuple((c.name, c.type) for c in spec.target_schema.columns),
-    )
-
-
-def source_refs(home: Home, specs: list[LoadedSpec]) -> dict[str, SourceRef]:
-    """Every readable input by `source/dataset` key: discovered datasets and transformation outputs."""
-    refs = {r.key_string: record_source(r) for r in CatalogStore(home.catalog_path).all()}
-    refs.update({l.spec.key_string: spec_source(home, l) for l in specs})
-    return refs
-
-
-def build_engine(home: Home, config: PlatformConfig, specs: list[LoadedSpec]) -> Engine:
-    return Engine(source_refs(home, specs), output_dir=home.outputs_dir, temp_dir=home.tmp_dir, config=config.engine)
-
-
-def find_spec(home: Home, specs: list[LoadedSpec], name: str) -> LoadedSpec:
-    for loaded in specs:
-        if name in (loaded.spec.name, loaded.spec.key_string):
-            return loaded
-    raise ConfigErrors([ConfigError("no such transformation", field="name", value=name)])
-
-
 def run_transformation(home: Home, name: str, runner: CrewRunner) -> TransformationOutcome:
     """Plan, execute and validate one spec through the crew; raises CrewRunFailed on failure."""
     config = home.load_config()
     specs = home.load_specs(config)
-    loaded = find_spec(home, specs, name)
+    loaded = find_spec(specs, name)
     spec = loaded.spec
     workbench = EngineWorkbench(
         build_engine(home, config, specs),
@@ -96,13 +57,17 @@ def _outcome(workbench: EngineWorkbench, result: CrewRunResult) -> Transformatio
     if execution is None or workbench.plan is None:
         raise ConfigError("the crew finished without executing the plan", field="crew", value=workbench.spec_name)
     columns, rows = _preview(Path(execution.output_path))
+    in_tools = sum(call.seconds for call in result.trace)
     return TransformationOutcome(
         output_uri=execution.output_path,
         record_count=execution.record_count,
         columns=columns,
         sql=workbench.plan.sql,
         agent_id=result.agent_id,
-        crew_seconds=max(result.crew_seconds - execution.seconds, 0.0),
+        # Crew overhead is the agent loop alone; engine time is the write itself;
+        # the other tools (inspect, compile, validate) are reported apart.
+        crew_seconds=max(result.crew_seconds - in_tools, 0.0),
+        tool_seconds=max(in_tools - execution.seconds, 0.0),
         engine_seconds=execution.seconds,
         tool_calls=[call.model_dump() for call in result.trace],
         token_usage=result.token_usage.model_dump(),

@@ -15,7 +15,7 @@ from datacrew_resources.demo import build_demo_sources
 from datacrew_resources.demo_home import install_templates
 
 from ..definitions import build_definitions
-from ..runs import RunReport, materialize, resolve_selection, transformation_keys
+from ..runs import CheckOutcome, RunReport, materialize, resolve_selection, transformation_keys
 from .lineage import dependency_maps, walk
 from .validation import validate_home
 
@@ -120,26 +120,38 @@ def _report_lines(report: RunReport) -> list[str]:
     warnings = []
     for asset in report.assets:
         if asset.status == "materialized":
-            detail = f"{asset.record_count:>9,} rows  crew {asset.crew_seconds:.2f}s engine {asset.engine_seconds:.2f}s"
+            detail = (
+                f"{asset.record_count:>9,} rows  crew {asset.crew_seconds:.2f}s"
+                f" tools {asset.tool_seconds:.2f}s engine {asset.engine_seconds:.2f}s"
+            )
         else:
             detail = asset.error or ""
-        checks = "  ".join(f"{c.name} {'ok' if c.passed else 'FAIL'} {c.value:.3f}" for c in asset.checks if c.value is not None)
+        checks = "  ".join(_check_text(c) for c in sorted(asset.checks, key=lambda c: c.name))
         lines.append(f"  {asset.asset_key:<32} {asset.status:<12} {detail}  {checks}")
-        warnings += [
-            f"  {asset.asset_key} {c.name} {c.value:.4f} < {c.threshold} ({'blocking' if c.severity == 'ERROR' else 'warning'})"
-            for c in asset.checks
-            if not c.passed and c.value is not None
-        ]
+        warnings += [f"  {asset.asset_key} {_failure_text(c)}" for c in asset.checks if not c.passed]
     if warnings:
         lines += ["failing checks:", *warnings]
     lines.append(f"  run {report.run_id}: {'ok' if report.ok else 'FAILED'}")
     return lines
 
 
+def _check_text(check: CheckOutcome) -> str:
+    if check.value is None:
+        return f"{check.name} ERROR"
+    return f"{check.name} {'ok' if check.passed else 'FAIL'} {check.value:.3f}"
+
+
+def _failure_text(check: CheckOutcome) -> str:
+    kind = "blocking" if check.severity == "ERROR" else "warning"
+    if check.value is None:
+        return f"{check.name}: {check.error} ({kind})"
+    return f"{check.name} {check.value:.4f} < {check.threshold} ({kind})"
+
+
 def lineage_command(args: argparse.Namespace, home: Home) -> int:
     defs = build_definitions(home)
     parents, children = dependency_maps(defs)
-    key = args.key.replace("__", "/")
+    key = args.key
     if key not in parents:
         raise ConfigErrors([ConfigError(f"no such asset (known: {', '.join(sorted(parents))})", field="KEY", value=args.key)])
     upstream = [] if args.downstream else walk(key, parents)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datacrew_resources.catalog.store import CatalogStore
 from datacrew_resources.config import ConfigError, ConfigErrors, Home
-from datacrew_resources.transformation import build_engine
+from datacrew_resources.source_refs import build_engine
 
 
 def validate_home(home: Home) -> list[str]:

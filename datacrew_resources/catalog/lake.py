@@ -36,9 +36,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..config import SourceConfig, SourceType
+from ..config.errors import first_line
 from .errors import DiscoveryError
 from .models import ColumnInfo, DatasetFormat, DatasetRecord
-from .names import dataset_name
+from .names import check_unique_names, dataset_name
 from .quality import completeness
 
 FORMATS: dict[str, DatasetFormat] = {
@@ -75,33 +76,28 @@ def _skipped(name: str) -> bool:
 
 
 def _find_datasets(source: SourceConfig, root: Path) -> list[_Candidate]:
-    found: dict[str, _Candidate] = {}
+    found: list[tuple[_Candidate, str]] = []
     for entry in sorted(root.iterdir()):
         if _skipped(entry.name):
             continue
         if entry.is_file():
-            candidate = _file_dataset(entry)
+            candidate = _file_dataset(source, entry)
         elif entry.is_dir():
             candidate = _directory_dataset(source, entry)
         else:
             candidate = None
-        if candidate is None:
-            continue
-        if candidate.name in found:
-            raise DiscoveryError(
-                f"source {source.name!r}: dataset name {candidate.name!r} is used twice "
-                f"(also {found[candidate.name].location})",
-                file=candidate.location,
-            )
-        found[candidate.name] = candidate
-    return list(found.values())
+        if candidate is not None:
+            found.append((candidate, f"{entry.name}/" if entry.is_dir() else entry.name))
+    check_unique_names(source.name, [(c.name, origin) for c, origin in found], file=str(root))
+    return [c for c, _ in found]
 
 
-def _file_dataset(path: Path) -> _Candidate | None:
+def _file_dataset(source: SourceConfig, path: Path) -> _Candidate | None:
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         return None
-    return _Candidate(dataset_name(path.stem), fmt, [path], str(path), [])
+    name = dataset_name(path.stem, source=source.name, file=str(path))
+    return _Candidate(name, fmt, [path], str(path), [])
 
 
 def _directory_dataset(source: SourceConfig, directory: Path) -> _Candidate | None:
@@ -123,9 +119,8 @@ def _directory_dataset(source: SourceConfig, directory: Path) -> _Candidate | No
                 file=str(path),
             )
     suffix = files[0].suffix
-    return _Candidate(
-        dataset_name(directory.name), FORMATS[suffix.lower()], files, f"{directory}/**/*{suffix}", keys
-    )
+    name = dataset_name(directory.name, source=source.name, file=str(directory))
+    return _Candidate(name, FORMATS[suffix.lower()], files, f"{directory}/**/*{suffix}", keys)
 
 
 def _partition_keys(path: Path, directory: Path) -> list[str]:
@@ -165,8 +160,7 @@ def _query(
 
 
 def _read_error(source: SourceConfig, file: str, fmt: str, cause: Exception) -> DiscoveryError:
-    first_line = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
-    return DiscoveryError(f"source {source.name!r}: cannot read {fmt} ({first_line})", file=file)
+    return DiscoveryError(f"source {source.name!r}: cannot read {fmt} ({first_line(cause)})", file=file)
 
 
 def _parquet_profile(

@@ -70,10 +70,6 @@ class CatalogStore:
         con.execute("PRAGMA journal_mode=WAL")
         con.executescript(_SCHEMA)
 
-    def replace_source(self, source_name: str, records: Sequence[DatasetRecord]) -> None:
-        """Make `records` the whole content of one source, in one transaction."""
-        self.replace_sources({source_name: records})
-
     def replace_sources(self, records_by_source: Mapping[str, Sequence[DatasetRecord]]) -> None:
         """Replace several sources in one transaction; datasets no longer found are removed."""
         for source, records in records_by_source.items():

@@ -10,7 +10,8 @@ which also yields the non-null counts for the quality score. `estimated_size`
 is not exact (it lags deletes) and views have none. Tables estimated above
 `PROFILE_ROW_LIMIT` rows get `count(*)` alone (a cheap scan in DuckDB) and no
 quality score. Dataset name = table name (snake_cased); tables outside the
-`main` schema are named `schema_table` so names stay unique.
+`main` schema are named `schema_table`. Names that still clash (`main.sales_orders`
+and `sales.orders`) are refused before any row is counted.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from pathlib import Path
 import duckdb
 
 from ..config import SourceConfig, SourceType
+from ..config.errors import first_line
 from .errors import DiscoveryError
 from .models import ColumnInfo, DatasetRecord
-from .names import dataset_name
+from .names import check_unique_names, dataset_name
 from .quality import completeness
 
 PROFILE_ROW_LIMIT = 10_000_000
@@ -77,8 +79,7 @@ def scan_warehouse(source: SourceConfig, path: Path) -> list[DatasetRecord]:
 
 
 def _error(source: SourceConfig, file: str, what: str, cause: Exception) -> DiscoveryError:
-    first_line = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
-    return DiscoveryError(f"source {source.name!r}: {what} ({first_line})", file=file)
+    return DiscoveryError(f"source {source.name!r}: {what} ({first_line(cause)})", file=file)
 
 
 def _records(
@@ -95,8 +96,15 @@ def _records(
     stat = path.stat()
     last_updated = datetime.fromtimestamp(stat.st_mtime, tz=UTC)
 
+    tables = [
+        (schema, table, _dataset_name(source, location, schema, table))
+        for schema, table, _type in con.execute(_TABLES).fetchall()
+    ]
+    # Checked before any row is counted: a clash would otherwise only fail in the store.
+    check_unique_names(source.name, [(name, f"{schema}.{table}") for schema, table, name in tables], file=location)
+
     records = []
-    for schema, table, _type in con.execute(_TABLES).fetchall():
+    for schema, table, name in tables:
         estimated, comment = details.get((schema, table), (None, None))
         profile = estimated is None or estimated <= PROFILE_ROW_LIMIT
         rows, non_null = _count(con, source, location, schema, table, profile)
@@ -104,7 +112,7 @@ def _records(
             DatasetRecord(
                 source=source.name,
                 source_type=SourceType.data_warehouse,
-                dataset_name=dataset_name(table if schema == "main" else f"{schema}_{table}"),
+                dataset_name=name,
                 description=comment or "",
                 format="duckdb_table",
                 location=location,
@@ -128,6 +136,10 @@ def _records(
             )
         )
     return records
+
+
+def _dataset_name(source: SourceConfig, location: str, schema: str, table: str) -> str:
+    return dataset_name(table if schema == "main" else f"{schema}_{table}", source=source.name, file=location)
 
 
 def _count(

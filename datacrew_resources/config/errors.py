@@ -64,7 +64,10 @@ def from_pydantic(exc: Any, *, file: str, prefix: str = "") -> list[ConfigError]
             elif part not in ("function-after", "function-before", "function-wrap"):
                 field += f".{part}" if field else str(part)
         message = item.get("msg", "invalid").removeprefix("Value error, ")
-        # A missing field's "input" is the whole parent mapping: not worth echoing.
-        value = ... if item.get("type") == "missing" else item.get("input", ...)
+        # Not echoed: a missing field's "input" (the parent mapping), a whole-model
+        # error's, or a whole list's (the problem names the offending item).
+        value = item.get("input", ...)
+        if item.get("type") == "missing" or not loc or isinstance(value, list):
+            value = ...
         errors.append(ConfigError(message, file=file, field=field, value=value))
     return errors

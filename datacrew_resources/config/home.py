@@ -15,7 +15,7 @@ HOME_ENV = "DATACREW_HOME"
 
 @dataclass(frozen=True)
 class Home:
-    """Paths inside one platform home. Pure path arithmetic: nothing is created here."""
+    """Paths inside one platform home. Nothing is created here."""
 
     root: Path
 
@@ -43,6 +43,7 @@ class Home:
 
     @property
     def dagster_home(self) -> Path:
+        """The Dagster instance: `$DAGSTER_HOME` when set (the architecture's rule), else inside the home."""
         return Path(os.environ["DAGSTER_HOME"]) if os.environ.get("DAGSTER_HOME") else self.root / "dagster"
 
     @property
@@ -51,7 +52,7 @@ class Home:
         return self.state_dir / "tmp"
 
     def resolve_uri(self, uri: str) -> Path:
-        """A source uri relative to the home, refusing anything that escapes it by `..`."""
+        """A source uri as a path: relative uris are relative to the home (`SourceConfig` refuses `..`)."""
         path = Path(uri).expanduser()
         return path if path.is_absolute() else (self.root / path)
 

@@ -7,7 +7,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import ConfigError, ConfigErrors, from_pydantic
 from .spec import NAME_PATTERN, read_yaml_mapping
@@ -138,22 +138,17 @@ class PlatformConfig(_Strict):
     llm: LLMConfig = Field(default_factory=LLMConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
 
-    @model_validator(mode="after")
-    def _unique_names(self) -> "PlatformConfig":
-        for kind, names in (
-            ("source", [s.name for s in self.sources]),
-            ("agent", [a.id for a in self.agents]),
-        ):
-            duplicates = sorted({n for n in names if names.count(n) > 1})
-            if duplicates:
-                raise ValueError(f"{kind} names must be unique: {duplicates} repeat")
-        return self
+    @field_validator("sources", "agents")
+    @classmethod
+    def _unique_names(cls, items: list[Any]) -> list[Any]:
+        names = [getattr(item, "name", None) or getattr(item, "id") for item in items]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"names must be unique: {', '.join(repeated)} repeat")
+        return items
 
     def source(self, name: str) -> SourceConfig | None:
         return next((s for s in self.sources if s.name == name), None)
-
-    def agent(self, agent_id: str) -> AgentConfig | None:
-        return next((a for a in self.agents if a.id == agent_id), None)
 
 
 def load_platform_config(path: Path) -> PlatformConfig:

@@ -17,8 +17,8 @@ from pydantic import (
     Field,
     Tag,
     ValidationError,
+    ValidationInfo,
     field_validator,
-    model_validator,
 )
 
 from .errors import ConfigError, ConfigErrors, from_pydantic
@@ -144,15 +144,6 @@ class TargetColumn(_Strict):
                 raise ValueError(f"not a valid regular expression ({e})") from None
         return value
 
-    @property
-    def has_value_constraints(self) -> bool:
-        return (
-            self.min is not None
-            or self.max is not None
-            or self.accepted_values is not None
-            or self.pattern is not None
-        )
-
 
 class TargetSchema(_Strict):
     """The output contract.
@@ -166,14 +157,14 @@ class TargetSchema(_Strict):
     columns: list[TargetColumn] = Field(min_length=1)
     on_violation: Literal["fail", "warn"] = "fail"
 
-    @model_validator(mode="after")
-    def _unique_names(self) -> "TargetSchema":
-        seen: set[str] = set()
-        for column in self.columns:
-            if column.name in seen:
-                raise ValueError(f"column {column.name!r} is declared twice")
-            seen.add(column.name)
-        return self
+    @field_validator("columns")
+    @classmethod
+    def _unique_names(cls, columns: list[TargetColumn]) -> list[TargetColumn]:
+        names = [c.name for c in columns]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"columns declared twice: {', '.join(repeated)}")
+        return columns
 
     @property
     def primary_key(self) -> list[str]:
@@ -234,14 +225,18 @@ class TransformationSpec(_Strict):
             raise ValueError("must be 'team:NAME' or an email address")
         return value
 
-    @model_validator(mode="after")
-    def _joins_are_sources(self) -> "TransformationSpec":
-        for rule in self.rules:
-            if isinstance(rule, JoinRule) and rule.join.source not in self.sources:
+    @field_validator("rules")
+    @classmethod
+    def _joins_are_sources(cls, rules: list[Any], info: ValidationInfo) -> list[Any]:
+        sources = info.data.get("sources")
+        if sources is None:
+            return rules  # sources itself is invalid and reported
+        for index, rule in enumerate(rules):
+            if isinstance(rule, JoinRule) and rule.join.source not in sources:
                 raise ValueError(
-                    f"join source {rule.join.source!r} is not listed in sources {self.sources}"
+                    f"rule {index}: join source {rule.join.source!r} is not listed in sources {sources}"
                 )
-        return self
+        return rules
 
     @property
     def asset_key(self) -> list[str]:
@@ -308,3 +303,12 @@ def read_yaml_mapping(path: Path, shown: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigErrors([ConfigError("must be a YAML mapping", file=shown)])
     return data
+
+
+def find_spec(specs: list[LoadedSpec], name: str) -> LoadedSpec:
+    """The spec called `name` or keyed `layer/name`; a one-line error lists the known ones."""
+    for loaded in specs:
+        if name in (loaded.spec.name, loaded.spec.key_string):
+            return loaded
+    known = ", ".join(sorted(l.spec.name for l in specs)) or "none"
+    raise ConfigErrors([ConfigError(f"no such transformation (known: {known})", field="name", value=name)])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from datacrew_resources.config.platform import LLMConfig
@@ -21,13 +22,13 @@ def effective_model(llm_config: LLMConfig) -> str:
     return os.environ.get(MODEL_ENV) or llm_config.model
 
 
-def build_llm(llm_config: LLMConfig) -> BaseLLM:
-    """A new LLM instance for one agent.
+def build_llm(llm_config: LLMConfig, *, storage_dir: Path | str) -> BaseLLM:
+    """A new LLM instance for one agent; CrewAI keeps its state under `storage_dir`.
 
     One instance per agent, because CrewAI sums usage over its agents' LLMs and
     would count a shared instance once per agent.
     """
-    prepare_crewai()
+    prepare_crewai(storage_dir)
     model = effective_model(llm_config)
     if model == PLANNER_MODEL:
         from .planner_llm import PlannerLLM

@@ -1,50 +1,34 @@
 """Keep CrewAI local: no telemetry, no tracing, state only under one storage dir.
 
-Call `prepare_crewai()` before anything imports `crewai`: several of these
-settings are read while `crewai` is being imported.
+Call `prepare_crewai(storage_dir)` before anything imports `crewai`: several of
+these settings are read while `crewai` is being imported. The runner and
+`build_llm` do; nothing does it at import time.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from datacrew_resources.environment import quiet_environment
+
 STORAGE_ENV = "CREWAI_STORAGE_DIR"
 
-# Defaults only (`setdefault`), so an operator can still opt in explicitly.
-OFFLINE_ENV = {
-    # OpenTelemetry export of crew/agent/task spans to telemetry.crewai.com.
-    "CREWAI_DISABLE_TELEMETRY": "true",
-    "CREWAI_DISABLE_TRACKING": "true",
-    "OTEL_SDK_DISABLED": "true",
-    # Execution traces uploaded to app.crewai.com.
-    "CREWAI_TRACING_ENABLED": "false",
-    # PyPI "new version available" lookup, done by the console formatter.
-    "CREWAI_DISABLE_VERSION_CHECK": "true",
-}
 
-# Where CrewAI keeps state when no storage dir is given (CrewAI's own default
-# is ~/.local/share/<name of the working directory>).
-DEFAULT_STORAGE_DIR = Path(tempfile.gettempdir()) / "datacrew-crewai"
-
-
-def prepare_crewai(storage_dir: Path | str | None = None) -> Path:
-    """Apply the offline settings and return the storage dir in effect.
+def prepare_crewai(storage_dir: Path | str) -> Path:
+    """Apply the offline settings and return the storage dir, created.
 
     `storage_dir` replaces any earlier one: CrewAI reads `CREWAI_STORAGE_DIR` on
     every access, so each run writes its state (kickoff outputs, user data)
     where its runner was told to.
     """
-    for name, value in OFFLINE_ENV.items():
-        os.environ.setdefault(name, value)
-    if storage_dir is not None:
-        os.environ[STORAGE_ENV] = str(Path(storage_dir).resolve())
+    quiet_environment()
     # An absolute name makes appdirs' user_data_dir() return it unchanged.
-    storage = Path(os.environ.setdefault(STORAGE_ENV, str(DEFAULT_STORAGE_DIR)))
+    storage = Path(storage_dir).resolve()
+    os.environ[STORAGE_ENV] = str(storage)
     storage.mkdir(parents=True, exist_ok=True)
     _use_local_locks(storage)
     _decline_tracing()
@@ -67,8 +51,12 @@ def _use_local_locks(storage: Path) -> None:
     """Keep CrewAI's file locks local.
 
     `crewai_core.lock_store` sends its locks to Redis whenever `REDIS_URL` is
-    set and `redis` is installed, which a platform with Redis stream sources is.
+    set and `redis` is installed, which a platform with Redis stream sources is,
+    and otherwise to the system temp dir.
     """
+    # Not re-exported by `crewai`, but the documented hook for replacing the
+    # lock backend; needed because there is no setting for the lock location.
+    # Checked against crewai / crewai-core 1.15.30.
     from crewai_core import lock_store
 
     lock_dir = storage / "locks"

@@ -7,7 +7,7 @@ its tool calls come back as an assistant message with `tool_calls`, and each
 result as a `{"role": "tool", "tool_call_id", "name", "content"}` message
 (`crewai.agents.agent_executor.AgentExecutor.execute_native_tool`).
 
-Imports `crewai`; import this module lazily (the LLM factory does).
+Imports `crewai`: import it only after `prepare_crewai()` (the LLM factory does).
 """
 
 from __future__ import annotations
@@ -16,12 +16,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .offline import prepare_crewai
+from crewai.llms.base_llm import BaseLLM
+
 from .tools import ERROR_PREFIX
-
-prepare_crewai()
-
-from crewai.llms.base_llm import BaseLLM  # noqa: E402  (after the offline settings)
 
 # The tools a task may offer, in the order the planner calls them.
 TOOL_ORDER = ("inspect_dataset", "compile_plan", "execute_plan", "validate_output")

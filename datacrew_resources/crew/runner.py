@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import yaml
 
+from datacrew_resources.config.errors import one_line
 from datacrew_resources.config.platform import LLMConfig
 
 from .inputs import task_inputs
@@ -68,7 +69,7 @@ class CrewAIRunner:
         self, workbench: TransformationWorkbench, *, spec_summary: dict[str, Any], agent_id: str
     ) -> CrewRunResult:
         prepare_crewai(self.storage_dir)
-        from .tools import ToolTrace, one_line
+        from .tools import ToolTrace
 
         trace = ToolTrace()
         crew = self._build_crew(workbench, trace)
@@ -121,7 +122,7 @@ class CrewAIRunner:
             task_tools = [tools[tool_name] for tool_name in tool_names]
             agent = Agent(
                 **self.agents_config[task_config["agent"]],
-                llm=build_llm(self.llm_config),
+                llm=build_llm(self.llm_config, storage_dir=self.storage_dir),
                 tools=task_tools,
                 max_iter=self.llm_config.max_iterations,
                 max_execution_time=math.ceil(self.llm_config.timeout_seconds),
@@ -177,8 +178,9 @@ def _answer(
             trace=trace.records,
         )
     if answer.status != "ok":
-        error = " ".join(str(answer.error).split())
-        raise CrewRunFailed(f"{spec_name}: {task_name} failed: {error}", trace=trace.records)
+        raise CrewRunFailed(
+            f"{spec_name}: {task_name} failed: {one_line(str(answer.error))}", trace=trace.records
+        )
     return answer
 
 

@@ -1,6 +1,6 @@
 """CrewAI tools over a `TransformationWorkbench`, each call recorded in a shared trace.
 
-Imports `crewai`; import this module lazily (the runner does).
+Imports `crewai`: import it only after `prepare_crewai()` (the runner does).
 """
 
 from __future__ import annotations
@@ -12,16 +12,14 @@ import time
 from abc import abstractmethod
 from typing import Any, Literal
 
+from crewai.tools import BaseTool
+from crewai.tools.tool_failure import ToolFailure
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from datacrew_resources.config.errors import one_line
+
 from .models import ToolCallRecord
-from .offline import prepare_crewai
 from .workbench import TransformationWorkbench
-
-prepare_crewai()
-
-from crewai.tools import BaseTool  # noqa: E402  (after the offline settings)
-from crewai.tools.tool_failure import ToolFailure  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -44,11 +42,6 @@ class ToolTrace:
     def records(self) -> list[ToolCallRecord]:
         with self._lock:
             return list(self._records)
-
-
-def one_line(text: str) -> str:
-    """Collapse whitespace so a message fits on one line."""
-    return " ".join(text.split())
 
 
 class NoArguments(BaseModel):

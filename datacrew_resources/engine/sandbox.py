@@ -18,10 +18,9 @@ from pathlib import Path
 import duckdb
 from sqlglot import exp
 
-from datacrew_resources.config.errors import ConfigError
+from datacrew_resources.config.errors import ConfigError, first_line
 
-from .binder import first_line, view_identifier
-from .sources import SourceRef
+from .sources import SourceRef, view_identifier
 from .sql_guard import DIALECT
 
 _GLOB = re.compile(r"[*?\[{]")

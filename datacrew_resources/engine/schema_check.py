@@ -4,30 +4,37 @@ Structure comes from the file footer: every declared column present, no undeclar
 column, and each column exactly of its declared DuckDB type (the compiler already
 converted the output, so anything else means the file was not produced by this spec).
 Rows are checked in one SQL pass: nulls in non-nullable or primary-key columns,
-duplicate primary keys, min/max, accepted_values and pattern (a regular expression
-searched in the text of the value, as in JSON Schema; anchor it with ^...$ for a full
-match). NULL values never violate value constraints. Each violation carries its count
-and up to 5 sample rows, the first ones in file order.
+duplicate primary keys, and the value constraints of `constraints.violations` (the
+predicates the quality metrics use too). NULL values never violate value constraints.
+Each violation carries its count and up to 5 sample rows, the first ones in file order.
+
+File order comes from DuckDB's `file_row_number`. An output may have a column of that
+very name (it is a legal column name), which hides DuckDB's: then rows are numbered
+with `row_number() OVER ()` directly over the scan, which DuckDB streams in file order
+(insertion order is preserved; the sandbox never turns that off).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 from sqlglot import exp
 
-from datacrew_resources.config.errors import ConfigError
+from datacrew_resources.config.errors import ConfigError, first_line
 from datacrew_resources.config.spec import TargetColumn, TargetSchema
 
-from .binder import first_line
+from . import constraints
+from .constraints import col
 from .sql_guard import DIALECT, check_type
 from .values import jsonable
 
 SAMPLE_ROWS = 5
 ROW = "__datacrew_row"
 PK_COUNT = "__datacrew_pk_count"
+FILE_ROW_NUMBER = "file_row_number"
 
 
 @dataclass(frozen=True)
@@ -72,32 +79,52 @@ class SchemaReport:
                 "violations": [asdict(v) for v in self.violations]}
 
 
-def col(name: str, table: str | None = None) -> exp.Column:
-    return exp.column(name, table=table, quoted=True)
+@dataclass(frozen=True)
+class _Check:
+    """One count in the row pass: `condition` is true on a violating row."""
+
+    kind: str
+    column: str
+    condition: exp.Expression
+    detail: str
+    field: str = ""  # where the constraint is declared, to blame it if it cannot be evaluated
+    value: Any = ...
 
 
 def check_output(con: duckdb.DuckDBPyConnection, path: str | Path, schema: TargetSchema) -> SchemaReport:
     """Check the parquet file at `path` against `schema` (structure, then one pass over rows)."""
-    scan = exp.Anonymous(this="read_parquet", expressions=[
-        exp.Literal.string(str(path)),
-        exp.EQ(this=exp.var("file_row_number"), expression=exp.true()),
-    ])
+    scan = _read_parquet(path)
     relation = con.sql(exp.select("*").from_(exp.Table(this=scan)).sql(dialect=DIALECT))
-    actual = {
-        n.lower(): (n, str(t))
-        for n, t in zip(relation.columns, relation.types)
-        if n != "file_row_number"
-    }
+    actual = {n.lower(): (n, str(t)) for n, t in zip(relation.columns, relation.types)}
     violations = _structure(con, actual, schema)
     broken = {v.column.lower() for v in violations}
-    checkable = [c for c in schema.columns if c.name.lower() not in broken]
-    checks = [check for column in checkable for check in _column_checks(column)]
+    checks = [
+        check
+        for k, column in enumerate(schema.columns) if column.name.lower() not in broken
+        for check in _column_checks(column, f"target_schema.columns[{k}]")
+    ]
     pk = [c for c in schema.primary_key if c.lower() not in broken]
     if pk:
-        checks.append(("primary_key", ", ".join(pk), exp.column(PK_COUNT) > exp.convert(1),
-                       "rows share a primary key value with another row"))
-    row_count, found = _row_pass(con, scan, [n for n, _ in actual.values()], pk, checks)
+        checks.append(_Check("primary_key", ", ".join(pk), exp.column(PK_COUNT) > exp.convert(1),
+                             "rows share a primary key value with another row"))
+    numbered = _numbered(path, clash=FILE_ROW_NUMBER in actual)
+    names = [n for n, _ in actual.values()]
+    row_count, found = _row_pass(con, scan, numbered, names, pk, checks, path)
     return SchemaReport(row_count, violations + found)
+
+
+def _read_parquet(path: str | Path, *options: exp.Expression) -> exp.Expression:
+    return exp.Anonymous(this="read_parquet", expressions=[exp.Literal.string(str(path)), *options])
+
+
+def _numbered(path: str | Path, *, clash: bool) -> exp.Select:
+    """Every column of the file plus ROW, the row's 0-based position in the file."""
+    if clash:  # the file's own `file_row_number` column hides DuckDB's
+        position = exp.Window(this=exp.RowNumber()) - exp.convert(1)
+        return exp.select(exp.Star(), position.as_(ROW)).from_(exp.Table(this=_read_parquet(path)))
+    option = exp.EQ(this=exp.var(FILE_ROW_NUMBER), expression=exp.true())
+    scan = exp.Table(this=_read_parquet(path, option))
+    return exp.select(exp.Star(), exp.column(FILE_ROW_NUMBER).as_(ROW)).from_(scan)
 
 
 def _structure(con, actual: dict[str, tuple[str, str]], schema: TargetSchema) -> list[Violation]:
@@ -127,54 +154,53 @@ def _type_name(con, text: str, field: str) -> str:
         raise ConfigError(f"is not a DuckDB type ({first_line(e)})", field=field, value=text) from None
 
 
-def _column_checks(column: TargetColumn) -> list[tuple[str, str, exp.Expression, str]]:
-    """(kind, column, condition that marks a violating row, what it means)."""
-    value, checks = col(column.name), []
-    if not column.nullable or column.primary_key:
-        checks.append(("null", column.name, value.is_(exp.null()), "nulls in a non-nullable column"))
-    if column.min is not None:
-        checks.append(("min", column.name, value < exp.convert(column.min),
-                       f"values below min {column.min:g}"))
-    if column.max is not None:
-        checks.append(("max", column.name, value > exp.convert(column.max),
-                       f"values above max {column.max:g}"))
-    if column.accepted_values is not None:
-        accepted = [exp.convert(v) for v in column.accepted_values]
-        checks.append(("accepted_values", column.name, exp.not_(value.isin(*accepted)),
-                       f"values not in {column.accepted_values}"))
-    if column.pattern is not None:
-        matches = exp.Anonymous(this="regexp_matches", expressions=[
-            exp.cast(value, "VARCHAR"), exp.Literal.string(column.pattern)])
-        checks.append(("pattern", column.name, exp.not_(matches),
-                       f"values not matching {column.pattern!r}"))
+def _column_checks(column: TargetColumn, where: str) -> list[_Check]:
+    """The column's constraints (see `constraints.violations`) with what each count means."""
+    checks = []
+    for kind, condition in constraints.violations(column).items():
+        attribute = "nullable" if kind == constraints.NULL else kind  # value kinds are named as declared
+        checks.append(_Check(kind, column.name, condition, _detail(kind, column),
+                             field=f"{where}.{attribute}", value=getattr(column, attribute)))
     return checks
 
 
+def _detail(kind: str, column: TargetColumn) -> str:
+    if kind == constraints.NULL:
+        return "nulls in a non-nullable column"
+    if kind == "min":
+        return f"values below min {column.min:g}"
+    if kind == "max":
+        return f"values above max {column.max:g}"
+    if kind == "accepted_values":
+        return f"values not in {column.accepted_values}"
+    return f"values not matching {column.pattern!r}"
+
+
 def _row_pass(
-    con, scan: exp.Expression, names: list[str], pk: list[str], checks: list
+    con, scan: exp.Expression, numbered: exp.Select, names: list[str], pk: list[str],
+    checks: list[_Check], path: str | Path,
 ) -> tuple[int, list[Violation]]:
     """Counts in one hash-aggregate scan; a second, costlier scan only when something broke."""
-    rows, clean = _clean_scan(con, scan, pk, checks)
-    if clean:
-        return rows, []
-    return _violation_scan(con, scan, names, pk, checks)
+    try:
+        rows, clean = _clean_scan(con, scan, pk, checks)
+        if clean:
+            return rows, []
+        return _violation_scan(con, numbered, names, pk, checks)
+    except duckdb.Error as e:
+        raise _cannot_check(con, scan, checks, path, e) from None
 
 
-def _clean_scan(con, scan: exp.Expression, pk: list[str], checks: list) -> tuple[int, bool]:
+def _clean_scan(con, scan: exp.Expression, pk: list[str], checks: list[_Check]) -> tuple[int, bool]:
     """(rows, whether no check can fail): violation counts plus distinct keys, no window."""
     aggregates: list[exp.Expression] = [exp.Count(this=exp.Star())]
-    row_checks = [c for c in checks if c[0] != "primary_key"]
-    for _, _, condition, _ in row_checks:
-        aggregates.append(exp.func("count_if", condition.copy()))
+    row_checks = [c for c in checks if c.kind != "primary_key"]
+    for check in row_checks:
+        aggregates.append(exp.func("count_if", check.condition.copy()))
     if pk:
         key = exp.Struct(expressions=[col(c) for c in pk])
         aggregates.append(exp.Count(this=exp.Distinct(expressions=[key])))
     query = exp.select(*aggregates).from_(exp.Table(this=scan))
-    try:
-        result = con.execute(query.sql(dialect=DIALECT)).fetchall()[0]
-    except duckdb.Error as e:
-        raise ConfigError(f"constraints cannot be checked: {first_line(e)}",
-                          field="target_schema") from None
+    result = con.execute(query.sql(dialect=DIALECT)).fetchall()[0]
     rows = result[0]
     broken = any(result[1:1 + len(row_checks)])
     duplicated = bool(pk) and result[-1] < rows
@@ -182,34 +208,46 @@ def _clean_scan(con, scan: exp.Expression, pk: list[str], checks: list) -> tuple
 
 
 def _violation_scan(
-    con, scan: exp.Expression, names: list[str], pk: list[str], checks: list
+    con, numbered: exp.Select, names: list[str], pk: list[str], checks: list[_Check]
 ) -> tuple[int, list[Violation]]:
     """Exact counts and the first sample rows per check (min_by keeps memory bounded)."""
-    items = [exp.Star(), exp.column("file_row_number").as_(ROW)]
+    rows = exp.select(exp.Star()).from_(numbered.subquery("f"))
     if pk:
         window = exp.Window(this=exp.Count(this=exp.Star()), partition_by=[col(c) for c in pk])
-        items.append(window.as_(PK_COUNT))
-    rows = exp.select(*items).from_(exp.Table(this=scan))
+        rows = rows.select(window.as_(PK_COUNT))
     sample = exp.Struct(expressions=[
         exp.PropertyEQ(this=exp.to_identifier(n, quoted=True), expression=col(n)) for n in names
     ])
     aggregates: list[exp.Expression] = [exp.Count(this=exp.Star())]
-    for _, _, condition, _ in checks:
+    for check in checks:
         count = exp.Count(this=exp.Star())
-        aggregates.append(exp.Filter(this=count, expression=exp.Where(this=condition)))
+        aggregates.append(exp.Filter(this=count, expression=exp.Where(this=check.condition.copy())))
         first = exp.Anonymous(this="min_by", expressions=[
             sample.copy(), exp.column(ROW), exp.convert(SAMPLE_ROWS)])
-        aggregates.append(exp.Filter(this=first, expression=exp.Where(this=condition.copy())))
+        aggregates.append(exp.Filter(this=first, expression=exp.Where(this=check.condition.copy())))
     query = exp.select(*aggregates).from_(rows.subquery("t"))
-    try:
-        result = con.execute(query.sql(dialect=DIALECT)).fetchall()[0]
-    except duckdb.Error as e:
-        raise ConfigError(f"constraints cannot be checked: {first_line(e)}",
-                          field="target_schema") from None
-    violations = []
-    for k, (kind, column, _, detail) in enumerate(checks):
+    result = con.execute(query.sql(dialect=DIALECT)).fetchall()[0]
+    found = []
+    for k, check in enumerate(checks):
         count, samples = result[1 + 2 * k], result[2 + 2 * k]
         if count:
             samples = jsonable(samples or [])
-            violations.append(Violation(kind, column, count, f"{count} {detail}", samples))
-    return result[0], violations
+            found.append(Violation(check.kind, check.column, count, f"{count} {check.detail}", samples))
+    return result[0], found
+
+
+def _cannot_check(con, scan: exp.Expression, checks: list[_Check], path: str | Path,
+                  error: duckdb.Error) -> ConfigError:
+    """Blame the declared constraint DuckDB cannot evaluate (an RE2-invalid pattern, an
+    accepted value of the wrong type), probing each one on the first row; else the file."""
+    first_row = exp.select("*").from_(exp.Table(this=scan.copy())).limit(1).subquery("r")
+    for check in checks:
+        if not check.field:
+            continue
+        probe = exp.select(exp.func("count_if", check.condition.copy())).from_(first_row.copy())
+        try:
+            con.execute(probe.sql(dialect=DIALECT)).fetchall()
+        except duckdb.Error as e:
+            return ConfigError(f"cannot be checked: {first_line(e)}", field=check.field, value=check.value)
+    return ConfigError(f"constraints cannot be checked: {first_line(error)}", field="target_schema",
+                       value=str(path))

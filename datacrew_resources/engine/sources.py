@@ -1,11 +1,12 @@
-"""How the engine sees one input: where it is and how DuckDB reads it."""
+"""How the engine sees one input: where it is, how DuckDB reads it, and its name in SQL."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
-SourceKind = Literal["parquet", "csv", "json", "duckdb_table"]
+from sqlglot import exp
+
+from datacrew_resources.catalog.models import DatasetFormat
 
 
 @dataclass(frozen=True)
@@ -17,8 +18,17 @@ class SourceRef:
     """
 
     key: str
-    kind: SourceKind
+    kind: DatasetFormat
     location: str
     table: str | None = None
     hive_partitioning: bool = False
     columns: tuple[tuple[str, str], ...] = field(default=())
+
+
+def view_identifier(key: str) -> exp.Identifier:
+    """The SQL name of a source: the key itself, always double-quoted (`"lake/flights"`).
+
+    Keys match `[a-z][a-z0-9_]*/[a-z][a-z0-9_]*`, so the name is injective, cannot hold a
+    quote, and reads in SQL exactly as the asset key reads everywhere else.
+    """
+    return exp.to_identifier(key, quoted=True)

@@ -23,7 +23,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokens import TokenType
 
-from datacrew_resources.config.errors import ConfigError
+from datacrew_resources.config.errors import ConfigError, first_line
 
 DIALECT = "duckdb"
 
@@ -99,8 +99,7 @@ def _parse_one(text: str, err) -> exp.Expression:
     try:
         parsed = sqlglot.parse(text, read=DIALECT)
     except ParseError as e:
-        first = str(e).splitlines()[0]
-        raise err(f"is not valid DuckDB SQL ({first})") from None
+        raise err(f"is not valid DuckDB SQL ({first_line(e)})") from None
     if len(parsed) != 1 or parsed[0] is None:
         raise err(f"exactly one statement expected, found {len(parsed)}")
     return parsed[0]

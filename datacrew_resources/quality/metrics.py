@@ -4,10 +4,10 @@
 - consistency: distinct present primary keys over rows, so every extra copy
   of a key and every row with a missing key part counts against it (1.0 when
   no key is declared);
-- accuracy: share of rows whose values meet every declared constraint
-  (min, max, accepted values, pattern searched in the value's text, as the
-  engine's schema check does); a NULL meets a value constraint, since
-  nullability is completeness's concern.
+- accuracy: share of rows whose values meet every declared value constraint
+  (min, max, accepted values, pattern searched in the value's text), with the
+  very predicates the engine's schema check uses (`engine.constraints`); a
+  NULL meets a value constraint, since nullability is completeness's concern.
 
 An empty table scores 1.0 on all three: there is nothing wrong in it, and
 the row count is reported beside the figures.
@@ -22,6 +22,7 @@ import duckdb
 from sqlglot import exp
 
 from ..config import TargetColumn, TargetSchema
+from ..engine.constraints import col, value_violations
 
 SAMPLE_LIMIT = 5
 
@@ -42,37 +43,17 @@ class QualityMetrics:
         return round((1 - self.accuracy) * self.row_count)
 
 
-def _col(name: str) -> exp.Column:
-    return exp.column(name, quoted=True)
-
-
 def _violation(column: TargetColumn) -> exp.Expression | None:
-    """A predicate true where a non-null value breaks the column's constraints."""
-    ref = _col(column.name)
-    broken: list[exp.Expression] = []
-    if column.min is not None:
-        broken.append(exp.LT(this=ref.copy(), expression=exp.convert(column.min)))
-    if column.max is not None:
-        broken.append(exp.GT(this=ref.copy(), expression=exp.convert(column.max)))
-    if column.accepted_values is not None:
-        broken.append(
-            exp.Not(this=exp.In(this=ref.copy(), expressions=[exp.convert(v) for v in column.accepted_values]))
-        )
-    if column.pattern is not None:
-        broken.append(
-            exp.Not(
-                this=exp.RegexpLike(
-                    this=exp.cast(ref.copy(), "VARCHAR"), expression=exp.convert(column.pattern)
-                )
-            )
-        )
-    if not broken:
-        return None
-    return exp.and_(exp.Not(this=_is_null(column.name)), exp.paren(exp.or_(*broken)))
+    """A predicate true where a value breaks any of the column's value constraints.
+
+    A NULL value yields NULL in each term, so it is never counted nor sampled.
+    """
+    broken = list(value_violations(column).values())
+    return exp.or_(*broken) if broken else None
 
 
 def _is_null(name: str) -> exp.Expression:
-    return exp.Is(this=_col(name), expression=exp.Null())
+    return exp.Is(this=col(name), expression=exp.Null())
 
 
 def _any_key_null(keys: list[str]) -> exp.Expression:
@@ -87,7 +68,7 @@ def _sum(terms: list[exp.Expression]) -> exp.Expression:
 
 
 def _key_struct(keys: list[str]) -> exp.Expression:
-    return exp.Struct(expressions=[_col(k) for k in keys])
+    return exp.Struct(expressions=[col(k) for k in keys])
 
 
 def metrics_query(schema: TargetSchema, table: exp.Expression) -> tuple[exp.Select, list[str]]:
@@ -157,9 +138,9 @@ def sample_failures(
     if keys:
         counted = exp.alias_(exp.Count(this=exp.Star()), "copies")
         duplicates = (
-            exp.select(*[_col(k) for k in keys], counted)
+            exp.select(*[col(k) for k in keys], counted)
             .from_(table.copy())
-            .group_by(*[_col(k) for k in keys])
+            .group_by(*[col(k) for k in keys])
             .having(exp.or_(exp.GT(this=exp.Count(this=exp.Star()), expression=exp.convert(1)), _any_key_null(keys)))
             .limit(limit)
         )

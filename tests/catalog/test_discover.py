@@ -97,3 +97,28 @@ def test_vanished_dataset_is_removed_on_rediscovery(home):
     discover(home, config(LAKE))
 
     assert keys(home) == ["lake/sales"]
+
+
+def test_clashing_warehouse_names_are_a_config_error_and_keep_the_catalog(home):
+    """Two tables named alike used to reach the store and fail there with an IntegrityError."""
+    discover(home, config(LAKE, DWH))
+    before = CatalogStore(home.catalog_path).all()
+    with duckdb.connect(str(home.root / "data" / "dwh.duckdb")) as con:
+        con.execute("CREATE TABLE sales_orders (id INTEGER); CREATE SCHEMA sales; CREATE TABLE sales.orders (id INTEGER)")
+
+    with pytest.raises(ConfigError) as info:
+        discover(home, config(LAKE, DWH))
+
+    assert "main.sales_orders and sales.orders" in str(info.value) and "\n" not in str(info.value)
+    assert CatalogStore(home.catalog_path).all() == before
+
+
+def test_lake_file_without_a_usable_name_is_a_config_error(home):
+    bad = home.root / "data" / "lake" / "-.csv"
+    bad.write_text("x\n1\n")
+
+    with pytest.raises(ConfigError) as info:
+        discover(home, config(LAKE))
+
+    assert str(bad) in str(info.value) and "\n" not in str(info.value)
+    assert keys(home) == []

@@ -10,6 +10,7 @@ import pytest
 
 from datacrew_resources.catalog.errors import DiscoveryError
 from datacrew_resources.catalog.lake import scan_lake
+from datacrew_resources.config import ConfigError
 
 
 def by_name(records):
@@ -174,8 +175,32 @@ def test_two_entries_with_one_name_are_refused(tmp_path, lake_source, write_parq
     write_parquet(lake / "flights.parquet")
     write_parquet(lake / "flights" / "part-0.parquet")
 
-    with pytest.raises(DiscoveryError, match="'flights' is used twice"):
+    with pytest.raises(DiscoveryError, match="'flights' is used twice") as info:
         scan_lake(lake_source, lake)
+
+    message = str(info.value)
+    assert "(flights/ and flights.parquet)" in message and str(lake.resolve()) in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("entry", ["-.csv", "--- ---"])
+def test_entry_without_a_usable_name_is_a_one_line_config_error(tmp_path, lake_source, write_parquet, entry):
+    """A ConfigError is what the CLI shows as one line; a plain ValueError was a traceback."""
+    lake = tmp_path / "lake"
+    write_parquet(lake / "keep.parquet")
+    if entry.endswith(".csv"):
+        (lake / entry).write_text("x\n1\n")
+    else:
+        write_parquet(lake / entry / "part-0.parquet")
+
+    with pytest.raises(DiscoveryError) as info:
+        scan_lake(lake_source, lake)
+
+    assert isinstance(info.value, ConfigError)
+    message = str(info.value)
+    assert "\n" not in message
+    assert str((lake / entry).resolve()) in message
+    assert "source 'lake'" in message and "cannot derive a dataset name" in message
 
 
 def test_mixed_file_types_in_one_directory_are_refused(tmp_path, lake_source, write_parquet):

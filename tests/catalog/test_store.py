@@ -33,7 +33,7 @@ def store(tmp_path):
 
 def test_records_round_trip(store):
     records = [record("lake", "flights", 10), record("lake", "planes", 3)]
-    store.replace_source("lake", records)
+    store.replace_sources({"lake": records})
 
     assert store.all() == records
     assert store.get("lake/planes") == records[1]
@@ -41,32 +41,43 @@ def test_records_round_trip(store):
 
 
 def test_replace_removes_vanished_datasets_and_keeps_other_sources(store):
-    store.replace_source("lake", [record("lake", "flights"), record("lake", "planes")])
-    store.replace_source("other", [record("other", "x")])
+    store.replace_sources({"lake": [record("lake", "flights"), record("lake", "planes")]})
+    store.replace_sources({"other": [record("other", "x")]})
 
-    store.replace_source("lake", [record("lake", "flights", 20)])
+    store.replace_sources({"lake": [record("lake", "flights", 20)]})
 
     assert [r.key_string for r in store.all()] == ["lake/flights", "other/x"]
     assert store.get("lake/flights").record_count == 20
 
 
 def test_failed_replace_leaves_previous_records(store):
-    store.replace_source("lake", [record("lake", "flights")])
+    store.replace_sources({"lake": [record("lake", "flights")]})
 
     with pytest.raises(sqlite3.IntegrityError):  # the same key twice fails mid-transaction
-        store.replace_source("lake", [record("lake", "planes"), record("lake", "planes")])
+        store.replace_sources({"lake": [record("lake", "planes"), record("lake", "planes")]})
 
     assert [r.key_string for r in store.all()] == ["lake/flights"]
 
 
+def test_failure_in_one_source_leaves_every_source_as_it_was(store):
+    store.replace_sources({"lake": [record("lake", "flights")], "other": [record("other", "x")]})
+
+    with pytest.raises(sqlite3.IntegrityError):
+        store.replace_sources(
+            {"lake": [record("lake", "planes")], "other": [record("other", "y"), record("other", "y")]}
+        )
+
+    assert [r.key_string for r in store.all()] == ["lake/flights", "other/x"]
+
+
 def test_records_of_another_source_are_refused(store):
     with pytest.raises(ValueError, match="other"):
-        store.replace_source("lake", [record("other", "x")])
+        store.replace_sources({"lake": [record("other", "x")]})
 
 
 def test_scan_history_tracks_counts_and_schema(store):
-    store.replace_source("lake", [record("lake", "flights", 10)])
-    store.replace_source("lake", [record("lake", "flights", 12, column_type="INTEGER")])
+    store.replace_sources({"lake": [record("lake", "flights", 10)]})
+    store.replace_sources({"lake": [record("lake", "flights", 12, column_type="INTEGER")]})
 
     history = store.history("lake/flights")
 
@@ -83,6 +94,6 @@ def test_reading_a_missing_store_creates_nothing(store):
 
 
 def test_store_uses_wal(store):
-    store.replace_source("lake", [record("lake", "flights")])
+    store.replace_sources({"lake": [record("lake", "flights")]})
     with closing(sqlite3.connect(store.path)) as con:
         assert con.execute("PRAGMA journal_mode").fetchall()[0][0] == "wal"

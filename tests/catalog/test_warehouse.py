@@ -79,3 +79,30 @@ def test_unreadable_database_names_the_file(tmp_path, source):
         scan_warehouse(source, bad)
 
     assert str(bad) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_tables_that_map_to_one_dataset_name_are_refused_naming_both(tmp_path, source):
+    path = tmp_path / "dwh.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE TABLE sales_orders (id INTEGER); CREATE SCHEMA sales; CREATE TABLE sales.orders (id INTEGER)")
+
+    with pytest.raises(DiscoveryError) as info:
+        scan_warehouse(source, path)
+
+    message = str(info.value)
+    assert "\n" not in message
+    assert str(path.resolve()) in message and "source 'dwh'" in message
+    assert "'sales_orders' is used twice (main.sales_orders and sales.orders)" in message
+
+
+def test_table_without_a_usable_name_is_a_discovery_error(tmp_path, source):
+    path = tmp_path / "dwh.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute('CREATE TABLE "--" (id INTEGER)')
+
+    with pytest.raises(DiscoveryError) as info:
+        scan_warehouse(source, path)
+
+    message = str(info.value)
+    assert "\n" not in message
+    assert str(path.resolve()) in message and "source 'dwh'" in message and "'--'" in message

@@ -14,7 +14,8 @@ def test_demo_config_loads_with_tutorial_defaults(tmp_path):
     config = home.load_config()
     assert [s.name for s in config.sources] == ["lake", "warehouse"]
     assert config.quality.completeness == 0.95 and config.quality.consistency == 0.98 and config.quality.accuracy == 0.97
-    assert config.agent("etl-architect-1").authority is Authority.STAGE_COORDINATOR
+    agents = {a.id: a for a in config.agents}
+    assert agents["etl-architect-1"].authority is Authority.STAGE_COORDINATOR
     assert len(home.load_specs(config)) == 5
 
 
@@ -36,7 +37,7 @@ def test_install_templates_keeps_user_edits(tmp_path):
         ("quality: {completeness: 1.5}", "datacrew.yaml: quality.completeness: 1.5"),
         ("engine: {memory_limit: lots}", "datacrew.yaml: engine.memory_limit: 'lots'"),
         ("surprise: 1", "datacrew.yaml: surprise: 1: Extra inputs are not permitted"),
-        ("sources: [{name: a, type: data_lake, uri: x}, {name: a, type: data_lake, uri: y}]", "source names must be unique"),
+        ("sources: [{name: a, type: data_lake, uri: x}, {name: a, type: data_lake, uri: y}]", "datacrew.yaml: sources: names must be unique: a repeat"),
     ],
 )
 def test_bad_config_lines(tmp_path, yaml_text, expected):

@@ -58,7 +58,7 @@ def test_code_version_changes_with_the_spec(tmp_path):
     [
         (("type: aggregation", "type: magic"), "specs/spec.yaml: type: 'magic': Input should be"),
         (("- filter: dep_delay IS NOT NULL", "- dedupe: [carrier]"), "specs/spec.yaml: rules[0]: {'dedupe': ['carrier']}: a rule is a mapping"),
-        (("sources: [lake/flights, warehouse/airlines]", "sources: [lake/flights]"), "join source 'warehouse/airlines' is not listed"),
+        (("sources: [lake/flights, warehouse/airlines]", "sources: [lake/flights]"), "specs/spec.yaml: rules: rule 1: join source 'warehouse/airlines' is not listed"),
         (("sources: [lake/flights, warehouse/airlines]", "sources: [flights, warehouse/airlines]"), "specs/spec.yaml: sources: "),
         (("min: 0", "min: zero"), "specs/spec.yaml: target_schema.columns[1].min: 'zero'"),
         (("how: inner", "how: sideways"), "specs/spec.yaml: rules[1].join.how: 'sideways'"),
@@ -80,6 +80,8 @@ def test_duplicate_target_columns_and_bad_pattern(tmp_path):
     text = VALID.replace("{name: flights, type: BIGINT, min: 0}", "{name: carrier, type: VARCHAR, pattern: '['}")
     errors = _errors(tmp_path, text)
     assert any("pattern: '[': not a valid regular expression" in e for e in errors), errors
+    twice = VALID.replace("{name: flights, type: BIGINT, min: 0}", "{name: carrier, type: VARCHAR}")
+    assert _errors(tmp_path, twice) == ["specs/spec.yaml: target_schema.columns: columns declared twice: carrier"]
 
 
 def test_demo_specs_are_valid():

@@ -10,7 +10,7 @@ from .fakes import FakeWorkbench
 
 
 @pytest.fixture
-def planner_and_schemas():
+def planner_and_schemas(crewai_storage):
     from crewai.utilities.agent_utils import convert_tools_to_openai_schema
 
     from datacrew_resources.crew.planner_llm import PlannerLLM

@@ -10,7 +10,7 @@ from .fakes import FakeWorkbench
 
 
 @pytest.fixture
-def tools_and_trace():
+def tools_and_trace(crewai_storage):
     from datacrew_resources.crew.tools import ToolTrace, build_tools
 
     trace = ToolTrace()

@@ -10,8 +10,9 @@ import pytest
 
 from datacrew_resources.catalog.discover import discover
 from datacrew_resources.catalog.store import CatalogStore
-from datacrew_resources.config import Home, PlatformConfig
-from datacrew_resources.demo import ROW_COUNTS, build_demo_sources, demo_source_configs
+from datacrew_resources.config import Home
+from datacrew_resources.demo import ROW_COUNTS, build_demo_sources
+from datacrew_resources.demo_home import install_templates
 from datacrew_resources.demo.sources import (
     AIRLINES_ROWS,
     AIRPORTS_ROWS,
@@ -31,8 +32,11 @@ def built(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def report(built):
+    """Discovery with the demo home's own `datacrew.yaml`, as `datacrew demo` runs it."""
     root, _ = built
-    return discover(Home(root), PlatformConfig(sources=demo_source_configs()))
+    home = Home(root)
+    install_templates(home)
+    return discover(home, home.load_config())
 
 
 def test_row_count_constants_match_the_package_files():

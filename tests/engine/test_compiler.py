@@ -83,12 +83,22 @@ def test_join_name_clash_without_prefix_is_an_error() -> None:
 
 def test_expression_that_does_not_bind_names_its_rule() -> None:
     message = compile_error([{"filter": "id > 0"}, {"derive": {"x": "carrier + 1"}}], [("x", "INTEGER")])
-    assert "rules[1].derive.x: does not bind:" in message
+    assert "specs/t.yaml: rules[1].derive.x: 'carrier + 1': does not bind:" in message
 
 
 def test_aggregate_in_a_filter_is_reported_at_compile_time() -> None:
     message = compile_error([{"filter": "avg(dep_delay) > 1"}], [("id", "INTEGER")])
-    assert "rules[0].filter: does not bind:" in message
+    assert "specs/t.yaml: rules[0].filter: 'avg(dep_delay) > 1': does not bind:" in message
+
+
+@pytest.mark.parametrize("rules, field, value", [
+    ([{"group_by": ["carrier"]}, {"aggregate": {"n": "dep_delay"}}], "rules[1].aggregate",
+     "{'n': 'dep_delay'}"),
+    ([{"filter": "id > 1"}, {"cast": {"id": "DECIMAL(40, 2)"}}], "rules[1].cast", "{'id': 'DECIMAL(40, 2)'}"),
+])
+def test_every_rule_that_does_not_bind_names_its_text(rules, field, value) -> None:
+    message = compile_error(rules, [("id", "INTEGER")], sources=BOTH)
+    assert f"specs/t.yaml: {field}: {value}: does not bind:" in message
 
 
 def test_rename_onto_an_existing_column_is_an_error() -> None:

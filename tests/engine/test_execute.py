@@ -11,6 +11,8 @@ import pytest
 from datacrew_resources.config.errors import ConfigError
 from datacrew_resources.engine import Engine, SourceRef, TransformationFailed
 
+from datacrew_resources.engine.writer import temp_path_for
+
 from .helpers import FLIGHTS, flights_as_dicts, make_spec, write_table
 
 GOOD = make_spec(
@@ -101,6 +103,51 @@ def test_a_query_failing_mid_copy_leaves_no_temp_file(engine: Engine, tmp_path: 
     spec = make_spec([{"derive": {"boom": "error('stop ' || id)"}}], [("boom", "VARCHAR")])
     failure = assert_failure_keeps_previous_output(engine, tmp_path, spec)
     assert "execution failed" in str(failure) and "stop " in str(failure)
+
+
+def test_a_failed_run_still_removes_a_killed_runs_temp_file(engine: Engine, tmp_path: Path) -> None:
+    engine.execute(GOOD, engine.compile(GOOD), output(tmp_path))
+    before = output(tmp_path).read_bytes()
+    stale = temp_path_for(output(tmp_path))
+    stale.write_bytes(b"PAR1 half a file")  # as a SIGKILLed run leaves it
+    spec = make_spec([{"derive": {"boom": "error('stop ' || id)"}}], [("boom", "VARCHAR")])
+    with pytest.raises(TransformationFailed, match="stop "):
+        engine.execute(spec, engine.compile(spec), output(tmp_path))
+    assert output(tmp_path).read_bytes() == before
+    assert [p.name for p in output(tmp_path).parent.iterdir()] == ["t.parquet"]
+
+
+def test_a_column_named_file_row_number_is_checked_like_any_other(engine: Engine, tmp_path: Path) -> None:
+    # DuckDB numbers parquet rows in a column of that name; the output's own column must not
+    # break the check nor stand in for the row's position (its values run backwards here).
+    rules = [{"derive": {"file_row_number": "100 - id"}}]
+    columns = [("id", "INTEGER"), {"name": "carrier", "type": "VARCHAR", "primary_key": True},
+               {"name": "file_row_number", "type": "INTEGER", "max": 0}]
+    spec = make_spec(rules, columns)
+    failure = assert_failure_keeps_previous_output(engine, tmp_path, spec)
+    flights = flights_as_dicts()
+    row = {f["id"]: {"id": f["id"], "carrier": f["carrier"], "file_row_number": 100 - f["id"]} for f in flights}
+    by_kind = {v.kind: v for v in failure.report.violations}
+    assert set(by_kind) == {"max", "primary_key"}
+    assert by_kind["max"].count == len(FLIGHTS)
+    assert by_kind["max"].samples == [row[f["id"]] for f in flights[:5]]  # the first five in file order
+    shared = [f for f in flights if sum(g["carrier"] == f["carrier"] for g in flights) > 1]
+    assert by_kind["primary_key"].count == len(shared)
+    assert by_kind["primary_key"].samples == [row[f["id"]] for f in shared][:5]
+
+    clean = make_spec(rules, [("id", "INTEGER"), ("file_row_number", "INTEGER")])
+    engine.execute(clean, engine.compile(clean), output(tmp_path))
+    assert engine.validate_output(clean, output(tmp_path)).ok
+    undeclared = engine.validate_output(make_spec([], [("id", "INTEGER")]), output(tmp_path))
+    assert [(v.kind, v.column) for v in undeclared.violations] == [("extra_column", "file_row_number")]
+
+
+def test_a_constraint_duckdb_cannot_evaluate_is_named(engine: Engine, tmp_path: Path) -> None:
+    spec = make_spec([], [{"name": "origin", "type": "VARCHAR", "pattern": "J(?=F)"}])  # no lookahead in RE2
+    with pytest.raises(ConfigError) as caught:
+        engine.execute(spec, engine.compile(spec), output(tmp_path))
+    assert str(caught.value).startswith("target_schema.columns[0].pattern: 'J(?=F)': cannot be checked: ")
+    assert not output(tmp_path).exists() and list(output(tmp_path).parent.iterdir()) == []
 
 
 def test_validate_output_reports_structure(engine: Engine, tmp_path: Path) -> None:

@@ -36,8 +36,6 @@ def test_views_read_every_kind_of_source(sandbox: duckdb.DuckDBPyConnection) -> 
     "SELECT * FROM '/etc/passwd'",
     "SELECT * FROM read_text('/etc/hostname')",
     "SELECT * FROM glob('/etc/*')",
-    "ATTACH '/tmp/datacrew-sandbox-test.db' AS x",
-    "COPY (SELECT 1) TO '/tmp/datacrew-sandbox-test.csv'",
     "SET enable_external_access = true",
     "SET allowed_directories = ['/']",
     "RESET lock_configuration",
@@ -48,7 +46,22 @@ def test_views_read_every_kind_of_source(sandbox: duckdb.DuckDBPyConnection) -> 
 def test_escape_attempts_fail_in_the_connection(sandbox: duckdb.DuckDBPyConnection, sql: str) -> None:
     with pytest.raises(duckdb.Error):
         sandbox.execute(sql).fetchall()
-    assert not Path("/tmp/datacrew-sandbox-test.csv").exists()
+
+
+@pytest.mark.parametrize("statement", [
+    "ATTACH '{outside}/escape.db' AS x",
+    "COPY (SELECT 1 AS a) TO '{outside}/escape.csv'",
+])
+def test_files_outside_the_allowed_directories_are_not_created(
+    sandbox: duckdb.DuckDBPyConnection, tmp_path: Path, statement: str
+) -> None:
+    # Writable for the test, not allowed to the sandbox (only out/ and tmp/ are), and
+    # private to this test: a breach writes here, not in /tmp, and no stale file interferes.
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    with pytest.raises(duckdb.Error):
+        sandbox.execute(statement.format(outside=outside)).fetchall()
+    assert list(outside.iterdir()) == []  # no .db, .db.wal or .csv
 
 
 def test_sibling_files_of_a_source_are_not_readable(sandbox, lake, tmp_path: Path) -> None:

@@ -346,3 +346,17 @@ def test_discover(demo_home, raw):
         non_null = int(frame.notna().sum().sum())
         assert dataset["quality_score"] == pytest.approx(round(non_null / frame.size, 4), abs=1e-12), key
         assert datetime.fromisoformat(dataset["last_updated"]).tzinfo is not None, key
+
+
+@pytest.mark.slow
+def test_completeness_figures_equal_null_counts_read_by_pyarrow(demo_home):
+    """The check's figure, recomputed from the parquet files' own null counts."""
+    home, report = demo_home
+    for asset in report["assets"]:
+        table = output_table(home, asset["asset_key"].split("/")[1])
+        nulls = sum(table.column(i).null_count for i in range(table.num_columns))
+        expected = 1 - nulls / (table.num_rows * table.num_columns)
+        completeness = next(c for c in asset["checks"] if c["name"] == "completeness")
+        assert completeness["value"] == pytest.approx(expected, abs=1e-6), asset["asset_key"]
+    weather = next(a for a in report["assets"] if a["asset_key"] == "transformed/flights_weather")
+    assert next(c for c in weather["checks"] if c["name"] == "completeness")["value"] < 1.0

@@ -64,11 +64,11 @@ BAD_SPECS = {
     "unknown source": (_spec(sources="[lake/nope, warehouse/airlines]"), "sources[0]: 'lake/nope': unknown source"),
     "unknown column": (_spec("no_such_column > 1"), "unknown column 'no_such_column'"),
     "impossible type": (_spec().replace("{name: flights, type: BIGINT}", "{name: flights, type: DATE}"), "column 'flights': the rules produce BIGINT, which cannot convert to DATE"),
-    "read_csv": (_spec("(SELECT count(*) FROM read_csv('/etc/passwd')) > 0"), "rules[0].filter"),
-    "table function": (_spec("read_text('/etc/passwd') IS NOT NULL"), "read_text"),
-    "copy": (_spec("1=1; COPY (SELECT 1) TO '/tmp/x.csv'"), "rules[0].filter"),
-    "attach": (_spec("1=1; ATTACH '/tmp/x.db'"), "rules[0].filter"),
-    "second statement": (_spec("dep_delay > 0; DROP TABLE airlines"), "rules[0].filter"),
+    "read_csv": (_spec("(SELECT count(*) FROM read_csv('/etc/passwd')) > 0"), "table function read_csv is not allowed"),
+    "table function": (_spec("read_text('/etc/passwd') IS NOT NULL"), "rules[0].filter: \"read_text('/etc/passwd') IS NOT NULL\": table function read_text is not allowed"),
+    "copy": (_spec("1=1; COPY (SELECT 1) TO '/tmp/x.csv'"), "COPY statement is not allowed"),
+    "attach": (_spec("1=1; ATTACH '/tmp/x.db'"), "ATTACH statement is not allowed"),
+    "second statement": (_spec("dep_delay > 0; DROP TABLE airlines"), "rules[0].filter: 'dep_delay > 0; DROP TABLE airlines': DROP statement is not allowed"),
 }
 
 
@@ -110,3 +110,28 @@ def test_usage_errors_exit_2(home, capsys):
     assert code == 2 and "pass --all" in err
     code, _, err = _cli(capsys, "lineage", "lake/nothing", "--home", str(home.root))
     assert code == 2 and "no such asset" in err
+
+
+def test_bad_spec_launched_from_dagster_fails_in_the_crew_and_keeps_output(home, capsys):
+    """The UI does not go through `validate`: the crew's compile step must refuse it too."""
+    import dagster as dg
+
+    from datacrew_assets.definitions import build_definitions
+    from datacrew_assets.jobs import TRANSFORM_JOB
+
+    assert _cli(capsys, "materialize", "delays_by_carrier", "--home", str(home.root))[0] == 0
+    output = home.output_path(["transformed", "delays_by_carrier"])
+    before = output.read_bytes()
+    write_spec(home, "delays_by_carrier", BAD_SPECS["copy"][0])
+    result = build_definitions(home).resolve_job_def(TRANSFORM_JOB).execute_in_process(
+        instance=dg.DagsterInstance.get(),
+        asset_selection=[dg.AssetKey(["transformed", "delays_by_carrier"])],
+        raise_on_error=False,
+    )
+    assert not result.success
+    [failure] = result.get_step_failure_events()
+    description = failure.event_specific_data.user_failure_data.description
+    assert "\n" not in description and "COPY statement is not allowed" in description
+    tools = [c["tool"] for c in failure.event_specific_data.user_failure_data.metadata["datacrew/tool_calls"].value]
+    assert tools[-1] == "compile_plan" and "execute_plan" not in tools
+    assert output.read_bytes() == before

@@ -1,0 +1,41 @@
+"""Every input a transformation can read, as the engine sees it."""
+
+from __future__ import annotations
+
+from .catalog.models import DatasetRecord
+from .catalog.store import CatalogStore
+from .config import Home, LoadedSpec, PlatformConfig
+from .engine import Engine, SourceRef
+
+
+def record_source(record: DatasetRecord) -> SourceRef:
+    return SourceRef(
+        key=record.key_string,
+        kind=record.format,
+        location=record.location,
+        table=record.table,
+        hive_partitioning=bool(record.partition_keys),
+        columns=tuple((c.name, c.type) for c in record.columns),
+    )
+
+
+def spec_source(home: Home, loaded: LoadedSpec) -> SourceRef:
+    """Another transformation's output as an input; its columns are its target schema."""
+    spec = loaded.spec
+    return SourceRef(
+        key=spec.key_string,
+        kind="parquet",
+        location=str(home.output_path(spec.asset_key)),
+        columns=tuple((c.name, c.type) for c in spec.target_schema.columns),
+    )
+
+
+def source_refs(home: Home, specs: list[LoadedSpec]) -> dict[str, SourceRef]:
+    """Every readable input by `source/dataset` key: discovered datasets and transformation outputs."""
+    refs = {r.key_string: record_source(r) for r in CatalogStore(home.catalog_path).all()}
+    refs.update({l.spec.key_string: spec_source(home, l) for l in specs})
+    return refs
+
+
+def build_engine(home: Home, config: PlatformConfig, specs: list[LoadedSpec]) -> Engine:
+    return Engine(source_refs(home, specs), output_dir=home.outputs_dir, temp_dir=home.tmp_dir, config=config.engine)
