@@ -62,7 +62,7 @@ class Home:
     def load_config(self) -> PlatformConfig:
         if not self.config_path.exists():
             raise ConfigErrors(
-                [ConfigError(f"no platform home here (run `datacrew demo` to create one)", file=str(self.config_path))]
+                [ConfigError("no platform home here (run `datacrew demo` to create one)", file=str(self.config_path))]
             )
         return load_platform_config(self.config_path)
 

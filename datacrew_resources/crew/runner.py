@@ -25,7 +25,7 @@ from .offline import prepare_crewai
 from .workbench import TransformationWorkbench
 
 if TYPE_CHECKING:
-    from crewai import Crew, Task
+    from crewai import Crew
     from crewai.tasks.task_output import TaskOutput
 
     from .tools import ToolTrace

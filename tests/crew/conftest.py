@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,22 +28,3 @@ def _crewai_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def crewai_storage(tmp_path: Path) -> Path:
     """Offline settings applied with state under tmp_path: use before importing crewai."""
     return prepare_crewai(tmp_path / "crewai")
-
-
-@pytest.fixture
-def network_attempts(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """Close the network: every connection or name lookup raises and is recorded."""
-    attempts: list[str] = []
-
-    def refuse(what: str):
-        def refused(*args: object, **kwargs: object) -> None:
-            attempts.append(f"{what}{args!r}")
-            raise OSError(f"network closed in tests ({what})")
-
-        return refused
-
-    monkeypatch.setattr(socket.socket, "connect", refuse("socket.connect"))
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse("socket.connect_ex"))
-    monkeypatch.setattr(socket, "create_connection", refuse("create_connection"))
-    monkeypatch.setattr(socket, "getaddrinfo", refuse("getaddrinfo"))
-    yield attempts

@@ -2,34 +2,13 @@
 
 from __future__ import annotations
 
-import socket
-
 import dagster as dg
-import pytest
 
 from datacrew_assets.definitions import build_definitions
 from datacrew_assets.jobs import TRANSFORM_JOB
 
 
-@pytest.fixture
-def closed_network(monkeypatch) -> list[str]:
-    """Every attempt to resolve or connect is recorded and refused."""
-    attempts: list[str] = []
-
-    def refuse(name: str):
-        def _refuse(*args, **kwargs):
-            attempts.append(f"{name}{args[1:] if name.startswith('socket.') else args}")
-            raise OSError(f"network closed by test: {name}")
-        return _refuse
-
-    monkeypatch.setattr(socket.socket, "connect", refuse("socket.connect"))
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse("socket.connect_ex"))
-    monkeypatch.setattr(socket, "create_connection", refuse("create_connection"))
-    monkeypatch.setattr(socket, "getaddrinfo", refuse("getaddrinfo"))
-    return attempts
-
-
-def test_materializing_through_the_crew_makes_no_network_connection(home, closed_network):
+def test_materializing_through_the_crew_makes_no_network_connection(home, network_attempts):
     job = build_definitions(home).resolve_job_def(TRANSFORM_JOB)
     result = job.execute_in_process(
         instance=dg.DagsterInstance.get(),
@@ -42,4 +21,4 @@ def test_materializing_through_the_crew_makes_no_network_connection(home, closed
         for e in result.get_asset_materialization_events()
     }
     assert rows == {"transformed/flights_clean": 327_346, "transformed/daily_summary": 365}
-    assert closed_network == []
+    assert network_attempts == []
