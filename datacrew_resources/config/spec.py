@@ -92,6 +92,53 @@ class JoinRule(_Strict):
     join: JoinSpec
 
 
+class DropRule(_Strict):
+    drop: list[str]
+
+
+class DedupeSpec(_Strict):
+    keys: list[str] = Field(min_length=1, description="columns that identify a row")
+    order: list[str] = Field(
+        default_factory=list,
+        description="ORDER BY expressions; the first row per key in this order is kept",
+    )
+
+
+class DedupeRule(_Strict):
+    dedupe: DedupeSpec
+
+    @field_validator("dedupe", mode="before")
+    @classmethod
+    def _keys_shorthand(cls, value: Any) -> Any:
+        return {"keys": value} if isinstance(value, list) else value
+
+
+class FillNullRule(_Strict):
+    fill_null: dict[str, Any] = Field(description="column -> literal value used where it is NULL")
+
+
+class NormalizeSpec(_Strict):
+    trim: list[str] = Field(default_factory=list)
+    lower: list[str] = Field(default_factory=list)
+    upper: list[str] = Field(default_factory=list)
+    categories: dict[str, dict[str, list[str]]] = Field(
+        default_factory=dict,
+        description="column -> {canonical value: [variants]}; matched after trim, case-insensitively",
+    )
+    min_max: list[str] = Field(default_factory=list, description="scaled to [0, 1]")
+    z_score: list[str] = Field(default_factory=list, description="(x - mean) / stddev")
+
+
+class NormalizeRule(_Strict):
+    normalize: NormalizeSpec
+
+
+class SqlRule(_Strict):
+    sql: str = Field(
+        description="one SELECT over the sources (by quoted key) and `previous`, the rules so far"
+    )
+
+
 RULE_KINDS: dict[str, type[BaseModel]] = {
     "filter": FilterRule,
     "derive": DeriveRule,
@@ -101,6 +148,11 @@ RULE_KINDS: dict[str, type[BaseModel]] = {
     "group_by": GroupByRule,
     "aggregate": AggregateRule,
     "join": JoinRule,
+    "drop": DropRule,
+    "dedupe": DedupeRule,
+    "fill_null": FillNullRule,
+    "normalize": NormalizeRule,
+    "sql": SqlRule,
 }
 
 
