@@ -57,7 +57,7 @@ def test_code_version_changes_with_the_spec(tmp_path):
     "change, expected",
     [
         (("type: aggregation", "type: magic"), "specs/spec.yaml: type: 'magic': Input should be"),
-        (("- filter: dep_delay IS NOT NULL", "- dedupe: [carrier]"), "specs/spec.yaml: rules[0]: {'dedupe': ['carrier']}: a rule is a mapping"),
+        (("- filter: dep_delay IS NOT NULL", "- pivot: [carrier]"), "specs/spec.yaml: rules[0]: {'pivot': ['carrier']}: a rule is a mapping"),
         (("sources: [lake/flights, warehouse/airlines]", "sources: [lake/flights]"), "specs/spec.yaml: rules: rule 1: join source 'warehouse/airlines' is not listed"),
         (("sources: [lake/flights, warehouse/airlines]", "sources: [flights, warehouse/airlines]"), "specs/spec.yaml: sources: "),
         (("min: 0", "min: zero"), "specs/spec.yaml: target_schema.columns[1].min: 'zero'"),
