@@ -2,10 +2,12 @@
 
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import dagster as dg
 
 from datacrew_resources.config import QualityDefaults, TransformationSpec
+from datacrew_resources.partitions import partition_glob
 from datacrew_resources.quality import QualityMetrics, measure, parquet_table, sample_failures
 
 from datacrew_resources.resources import PlatformResource
@@ -59,6 +61,12 @@ def _figures(metrics: QualityMetrics) -> dict[str, tuple[float, dict]]:
     }
 
 
+def _materialized(output: Path | str) -> bool:
+    """A file, or (for a partitioned asset) a glob matching at least one partition file."""
+    path = Path(output)
+    return any(path.parent.glob(path.name)) if "*" in path.name else path.exists()
+
+
 def build_quality_checks(
     *, spec: TransformationSpec, defaults: QualityDefaults
 ) -> dg.AssetChecksDefinition:
@@ -74,8 +82,9 @@ def build_quality_checks(
     def _quality(
         context: dg.AssetCheckExecutionContext, platform: PlatformResource
     ) -> Iterator[dg.AssetCheckResult]:
-        output = platform.home().output_path(spec.asset_key)
-        if not output.exists():
+        home = platform.home()
+        output = partition_glob(home, spec) if spec.partitions else home.output_path(spec.asset_key)
+        if not _materialized(output):
             for key in context.selected_asset_check_keys:
                 yield dg.AssetCheckResult(
                     check_name=key.name,

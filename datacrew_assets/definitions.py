@@ -23,7 +23,9 @@ def build_definitions(home: Home) -> dg.Definitions:
     return dg.Definitions(
         assets=[*discovered_asset_specs(records), *transformations],
         asset_checks=[build_quality_checks(spec=l.spec, defaults=config.quality) for l in specs],
-        jobs=[transformations_job([dg.AssetKey(l.spec.asset_key) for l in specs])],
+        # One job cannot mix partitioned and unpartitioned assets: partitioned
+        # ones are materialized (and backfilled) per partition from the UI.
+        jobs=[transformations_job([dg.AssetKey(l.spec.asset_key) for l in specs if not l.spec.partitions])],
         resources={
             "platform": PlatformResource(home_dir=str(home.root)),
             "crew": CrewResource(home_dir=str(home.root)),

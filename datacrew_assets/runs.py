@@ -7,7 +7,7 @@ from typing import Any
 
 import dagster as dg
 
-from datacrew_resources.config import Home
+from datacrew_resources.config import ConfigError, ConfigErrors, Home
 from datacrew_resources.config.spec import find_spec
 
 from .checks import QUALITY_CHECKS
@@ -75,7 +75,9 @@ class RunReport:
 
 
 def transformation_keys(home: Home) -> list[dg.AssetKey]:
-    return [dg.AssetKey(l.spec.asset_key) for l in home.load_specs(home.load_config())]
+    """Every unpartitioned transformation: what the transformation job materializes."""
+    specs = home.load_specs(home.load_config())
+    return [dg.AssetKey(l.spec.asset_key) for l in specs if not l.spec.partitions]
 
 
 def resolve_selection(home: Home, names: list[str]) -> list[dg.AssetKey]:
@@ -84,23 +86,54 @@ def resolve_selection(home: Home, names: list[str]) -> list[dg.AssetKey]:
     return [dg.AssetKey(find_spec(specs, name).spec.asset_key) for name in names]
 
 
-def materialize(home: Home, keys: list[dg.AssetKey] | None = None) -> RunReport:
-    """Run the transformation job (all assets, or `keys`) in-process against the home instance."""
+def materialize(
+    home: Home, keys: list[dg.AssetKey] | None = None, *, partition_key: str | None = None
+) -> RunReport:
+    """Materialize `keys` (default: the transformation job's assets) into the home instance.
+
+    With `partition_key`, the named (partitioned) assets are run for that partition.
+    """
     selected = keys or transformation_keys(home)
-    job = build_definitions(home).resolve_job_def(TRANSFORM_JOB)
-    instance = dg.DagsterInstance.get()
-    result = job.execute_in_process(
-        instance=instance,
-        asset_selection=selected,
-        raise_on_error=False,
-        # The per-asset summary is the CLI's output; step logs stay in the run's event log.
-        run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
-    )
+    defs = build_definitions(home)
+    _check_partition(defs, selected, partition_key)
+    # The per-asset summary is the CLI's output; step logs stay in the run's event log.
+    quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+    if partition_key is None:
+        result = defs.resolve_job_def(TRANSFORM_JOB).execute_in_process(
+            instance=dg.DagsterInstance.get(), asset_selection=selected, raise_on_error=False, run_config=quiet
+        )
+    else:
+        result = dg.materialize(
+            [*defs.assets, *defs.asset_checks],
+            selection=selected,
+            partition_key=partition_key,
+            instance=dg.DagsterInstance.get(),
+            resources=defs.resources,
+            raise_on_error=False,
+            run_config=quiet,
+        )
     return RunReport(
         run_id=result.run_id,
         run_succeeded=result.success,
         assets=[_outcome(result, key) for key in selected],
     )
+
+
+def _check_partition(defs: dg.Definitions, keys: list[dg.AssetKey], partition_key: str | None) -> None:
+    """Partitioned assets need a partition that exists; unpartitioned ones take none."""
+    assets = {a.key: a for a in defs.assets if isinstance(a, dg.AssetsDefinition)}
+    for key in keys:
+        partitions = assets[key].partitions_def
+        shown = key.to_user_string()
+        if partitions is None and partition_key is not None:
+            raise ConfigErrors([ConfigError("is not partitioned: drop --partition", field="asset", value=shown)])
+        if partitions is not None and partition_key is None:
+            raise ConfigErrors([ConfigError("is partitioned: pass --partition KEY", field="asset", value=shown)])
+        if partitions is not None and partition_key not in partitions.get_partition_keys():
+            first, last = partitions.get_first_partition_key(), partitions.get_last_partition_key()
+            raise ConfigErrors(
+                [ConfigError(f"no such partition of {shown} (from {first} to {last})", field="--partition", value=partition_key)]
+            )
 
 
 def _outcome(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> AssetOutcome:

@@ -6,11 +6,29 @@ import json
 import dagster as dg
 
 from datacrew_resources.config import LoadedSpec
+from datacrew_resources.config.spec import PartitionSpec
 from datacrew_resources.resources import CrewResource
 
 from .metadata import column_schema, preview_markdown
 
 TRANSFORMATION_KINDS = {"crewai", "duckdb", "parquet"}
+
+
+_TIME_PARTITIONS = {
+    "daily": dg.DailyPartitionsDefinition,
+    "weekly": dg.WeeklyPartitionsDefinition,
+    "monthly": dg.MonthlyPartitionsDefinition,
+}
+
+
+def partitions_definition(partitions: PartitionSpec | None) -> dg.PartitionsDefinition | None:
+    """Time windows or static values, so ranges can be backfilled from the UI."""
+    if partitions is None:
+        return None
+    if partitions.type == "static":
+        return dg.StaticPartitionsDefinition(partitions.values)
+    end = partitions.end.isoformat() if partitions.end else None
+    return _TIME_PARTITIONS[partitions.granularity](start_date=partitions.start.isoformat(), end_date=end)
 
 
 def transformation_asset(*, loaded: LoadedSpec) -> dg.AssetsDefinition:
@@ -35,9 +53,16 @@ def transformation_asset(*, loaded: LoadedSpec) -> dg.AssetsDefinition:
             "datacrew/agent": spec.agent,
         },
         op_tags={"datacrew/agent": spec.agent},
+        partitions_def=partitions_definition(spec.partitions),
     )
     def _transformation(context: dg.AssetExecutionContext, crew: CrewResource) -> dg.MaterializeResult:
-        outcome = crew.run_transformation(spec.name, log=context.log)
+        partition_key = context.partition_key if context.has_partition_key else None
+        window = None
+        if partition_key is not None and spec.partitions.type == "time":
+            window = (context.partition_time_window.start, context.partition_time_window.end)
+        outcome = crew.run_transformation(
+            spec.name, log=context.log, partition_key=partition_key, window=window
+        )
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": outcome.record_count,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 
 import dagster as dg
 import duckdb
@@ -55,12 +56,21 @@ class CrewResource(dg.ConfigurableResource):
         """The crew implementation; a subclass may return any other `CrewRunner`."""
         return CrewAIRunner(home.load_config().llm, storage_dir=home.state_dir / "crewai")
 
-    def run_transformation(self, name: str, *, log: logging.Logger | None = None) -> TransformationOutcome:
-        """Plan, execute and validate `name`; failures become `dg.Failure` with the tool trace."""
+    def run_transformation(
+        self,
+        name: str,
+        *,
+        log: logging.Logger | None = None,
+        partition_key: str | None = None,
+        window: tuple[datetime, datetime] | None = None,
+    ) -> TransformationOutcome:
+        """Plan, execute and validate `name` (or one partition); failures become `dg.Failure`."""
         home = Home.resolve(self.home_dir)
         prepare_environment(home)
         try:
-            outcome = run_transformation(home, name, self.build_runner(home))
+            outcome = run_transformation(
+                home, name, self.build_runner(home), partition_key=partition_key, window=window
+            )
         except CrewRunFailed as e:
             raise dg.Failure(
                 description=str(e),

@@ -6,6 +6,7 @@ from .catalog.models import DatasetRecord
 from .catalog.store import CatalogStore
 from .config import Home, LoadedSpec, PlatformConfig
 from .engine import Engine, SourceRef
+from .partitions import partition_glob
 
 
 def record_source(record: DatasetRecord) -> SourceRef:
@@ -25,7 +26,7 @@ def spec_source(home: Home, loaded: LoadedSpec) -> SourceRef:
     return SourceRef(
         key=spec.key_string,
         kind="parquet",
-        location=str(home.output_path(spec.asset_key)),
+        location=partition_glob(home, spec) if spec.partitions else str(home.output_path(spec.asset_key)),
         columns=tuple((c.name, c.type) for c in spec.target_schema.columns),
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from .catalog.models import ColumnInfo
 from .config import ConfigError, Home
 from .config.spec import find_spec
 from .crew import CrewRunner, CrewRunResult
+from .partitions import partition_file, scoped_spec
 from .source_refs import build_engine
 from .workbench import EngineWorkbench
 
@@ -36,16 +38,28 @@ class TransformationOutcome:
     preview_rows: list[list[Any]] = field(default_factory=list)
 
 
-def run_transformation(home: Home, name: str, runner: CrewRunner) -> TransformationOutcome:
-    """Plan, execute and validate one spec through the crew; raises CrewRunFailed on failure."""
+def run_transformation(
+    home: Home,
+    name: str,
+    runner: CrewRunner,
+    *,
+    partition_key: str | None = None,
+    window: tuple[datetime, datetime] | None = None,
+) -> TransformationOutcome:
+    """Plan, execute and validate one spec (or one partition of it) through the crew.
+
+    Raises CrewRunFailed when the crew does not produce a valid output.
+    """
     config = home.load_config()
     specs = home.load_specs(config)
     loaded = find_spec(specs, name)
-    spec = loaded.spec
+    spec, output = loaded.spec, home.output_path(loaded.spec.asset_key)
+    if partition_key is not None:
+        spec, output = scoped_spec(spec, partition_key, window), partition_file(home, spec, partition_key)
     workbench = EngineWorkbench(
         build_engine(home, config, specs),
         spec,
-        output_path=home.output_path(spec.asset_key),
+        output_path=output,
         spec_file=str(loaded.path.relative_to(home.root)) if loaded.path.is_relative_to(home.root) else str(loaded.path),
     )
     result = runner.run(workbench, spec_summary=spec.model_dump(mode="json"), agent_id=spec.agent)

@@ -110,7 +110,7 @@ def materialize_command(args: argparse.Namespace, home: Home) -> int:
         raise ConfigErrors([ConfigError("name assets to materialize, or pass --all (not both)", field="arguments")])
     keys = transformation_keys(home) if args.all else resolve_selection(home, args.names)
     validate_home(home)
-    report = materialize(home, keys)
+    report = materialize(home, keys, partition_key=args.partition)
     _emit(args, {"run_id": report.run_id, "assets": [a.to_dict() for a in report.assets]}, _report_lines(report))
     return 0 if report.ok else 1
 
