@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from datetime import date
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -19,6 +20,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from .errors import ConfigError, ConfigErrors, from_pydantic
@@ -200,14 +202,17 @@ class TargetColumn(_Strict):
 class TargetSchema(_Strict):
     """The output contract.
 
-    Columns, types and nullability always hold or the run fails. Primary-key
-    uniqueness and value constraints fail the run too unless `on_violation` is
-    `warn`: then the output is written and the consistency and accuracy checks
-    measure them against the spec's quality thresholds.
+    Columns and types always hold or the run fails. Under `fail` (the default)
+    any violation fails the run. Under `warn` nullability still fails it, while
+    primary-key uniqueness and value constraints are written and left to the
+    consistency and accuracy checks. Under `quarantine` every row that breaks
+    nullability, primary-key uniqueness (all rows sharing a key) or a value
+    constraint goes to a quarantine output beside the main one, with a
+    `_violation` list naming the broken rules; the main output gets the rest.
     """
 
     columns: list[TargetColumn] = Field(min_length=1)
-    on_violation: Literal["fail", "warn"] = "fail"
+    on_violation: Literal["fail", "warn", "quarantine"] = "fail"
 
     @field_validator("columns")
     @classmethod
@@ -218,14 +223,58 @@ class TargetSchema(_Strict):
             raise ValueError(f"columns declared twice: {', '.join(repeated)}")
         return columns
 
+    @field_validator("on_violation")
+    @classmethod
+    def _room_for_violation_column(cls, value: str, info: ValidationInfo) -> str:
+        names = {c.name.lower() for c in info.data.get("columns") or []}
+        if value == "quarantine" and QUARANTINE_COLUMN in names:
+            raise ValueError(f"quarantine adds a {QUARANTINE_COLUMN!r} column; rename the declared one")
+        return value
+
     @property
     def primary_key(self) -> list[str]:
         return [c.name for c in self.columns if c.primary_key]
 
 
+QUARANTINE_COLUMN = "_violation"
+WAREHOUSE_TABLE_PATTERN = re.compile(r"^([a-z][a-z0-9_]*\.)?[a-z][a-z0-9_]*$")
+
+
 class OutputSpec(_Strict):
-    format: Literal["parquet"] = "parquet"
-    partition_by: list[str] = Field(default_factory=list)
+    """Where and how the output is written (locations: `engine.outputs`)."""
+
+    format: Literal["parquet", "csv", "json", "warehouse"] = "parquet"
+    partition_by: list[str] = Field(
+        default_factory=list, description="hive partition columns (a directory of key=value/ parts)"
+    )
+    database: str | None = Field(
+        default=None,
+        description="warehouse only: DuckDB file, relative to the outputs directory or absolute "
+        "inside it (default warehouse.duckdb)",
+    )
+    table: str | None = Field(
+        default=None, description="warehouse only: [schema.]table (default LAYER.NAME)"
+    )
+
+    @field_validator("partition_by")
+    @classmethod
+    def _distinct_partitions(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        if value and info.data.get("format") == "warehouse":
+            raise ValueError("a warehouse table is not partitioned")
+        if len({v.lower() for v in value}) != len(value):
+            raise ValueError("partition columns repeat")
+        return value
+
+    @field_validator("database", "table")
+    @classmethod
+    def _warehouse_only(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("format") != "warehouse":
+            raise ValueError("only applies to format: warehouse")
+        if value is not None and info.field_name == "table" and not WAREHOUSE_TABLE_PATTERN.match(value):
+            raise ValueError("must be 'table' or 'schema.table' in lowercase snake_case")
+        if value is not None and info.field_name == "database" and (not value or ".." in Path(value).parts):
+            raise ValueError("must be a file path without '..'")
+        return value
 
 
 class QualityThresholds(_Strict):
@@ -237,6 +286,29 @@ class QualityThresholds(_Strict):
     blocking: list[Literal["completeness", "consistency", "accuracy"]] = Field(
         default_factory=list, description="checks that stop downstream assets when they fail"
     )
+
+
+class PartitionSpec(_Strict):
+    """Dagster partitions of a transformation: each partition is the output rows of one slice.
+
+    `time`: slices of `column` (a DATE or TIMESTAMP output column) by `granularity`
+    from `start` (to `end`, default: now); `static`: one slice per value of `column`.
+    """
+
+    type: Literal["time", "static"]
+    column: str
+    granularity: Literal["daily", "weekly", "monthly"] = "monthly"
+    start: date | None = None
+    end: date | None = None
+    values: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _complete(self) -> "PartitionSpec":
+        if self.type == "time" and self.start is None:
+            raise ValueError("time partitions need a start date")
+        if self.type == "static" and not self.values:
+            raise ValueError("static partitions need values")
+        return self
 
 
 class TransformationSpec(_Strict):
@@ -254,6 +326,7 @@ class TransformationSpec(_Strict):
     agent: str = "etl-architect-1"
     schedule: str | None = None
     layer: str = DEFAULT_LAYER
+    partitions: PartitionSpec | None = None
 
     @field_validator("name", "layer")
     @classmethod
@@ -269,6 +342,14 @@ class TransformationSpec(_Strict):
             if not SOURCE_KEY_PATTERN.match(key):
                 raise ValueError(f"{key!r} must be 'source/dataset' in lowercase")
         return value
+
+    @model_validator(mode="after")
+    def _partition_column_is_output(self) -> "TransformationSpec":
+        if self.partitions and self.partitions.column not in {c.name for c in self.target_schema.columns}:
+            raise ValueError(
+                f"partitions.column {self.partitions.column!r} is not a target_schema column"
+            )
+        return self
 
     @field_validator("owner")
     @classmethod
