@@ -8,25 +8,24 @@ import dagster as dg
 
 from datacrew_resources.config import QualityDefaults, TransformationSpec
 from datacrew_resources.partitions import partition_glob
-from datacrew_resources.quality import QualityMetrics, measure, parquet_table, sample_failures
+from datacrew_resources.quality import (
+    QUALITY_CHECKS,
+    QualityMetrics,
+    measure,
+    parquet_table,
+    sample_failures,
+    thresholds,
+)
 
 from datacrew_resources.resources import PlatformResource
 
-COMPLETENESS = "completeness"
-CONSISTENCY = "consistency"
-ACCURACY = "accuracy"
-QUALITY_CHECKS = (COMPLETENESS, CONSISTENCY, ACCURACY)
+COMPLETENESS, CONSISTENCY, ACCURACY = QUALITY_CHECKS
 
 _DESCRIPTIONS = {
     COMPLETENESS: "Share of non-null cells over the target schema's columns",
     CONSISTENCY: "Distinct present primary keys over rows (key uniqueness)",
     ACCURACY: "Share of rows meeting every declared value constraint",
 }
-
-
-def thresholds(spec: TransformationSpec, defaults: QualityDefaults) -> dict[str, float]:
-    """The spec's thresholds, falling back to the platform's (0.95 / 0.98 / 0.97)."""
-    return {name: getattr(spec.quality, name) if getattr(spec.quality, name) is not None else getattr(defaults, name) for name in QUALITY_CHECKS}
 
 
 def quality_check_specs(spec: TransformationSpec) -> list[dg.AssetCheckSpec]:

@@ -63,13 +63,14 @@ class CrewResource(dg.ConfigurableResource):
         log: logging.Logger | None = None,
         partition_key: str | None = None,
         window: tuple[datetime, datetime] | None = None,
+        run_id: str = "local",
     ) -> TransformationOutcome:
         """Plan, execute and validate `name` (or one partition); failures become `dg.Failure`."""
         home = Home.resolve(self.home_dir)
         prepare_environment(home)
         try:
             outcome = run_transformation(
-                home, name, self.build_runner(home), partition_key=partition_key, window=window
+                home, name, self.build_runner(home), partition_key=partition_key, window=window, run_id=run_id
             )
         except CrewRunFailed as e:
             raise dg.Failure(

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from .catalog.models import DatasetRecord
 from .catalog.store import CatalogStore
 from .config import Home, LoadedSpec, PlatformConfig
+from .config.platform import EngineConfig
 from .engine import Engine, SourceRef
 from .partitions import partition_glob
 
@@ -38,5 +41,16 @@ def source_refs(home: Home, specs: list[LoadedSpec]) -> dict[str, SourceRef]:
     return refs
 
 
-def build_engine(home: Home, config: PlatformConfig, specs: list[LoadedSpec]) -> Engine:
-    return Engine(source_refs(home, specs), output_dir=home.outputs_dir, temp_dir=home.tmp_dir, config=config.engine)
+def build_engine(
+    home: Home,
+    config: PlatformConfig,
+    specs: list[LoadedSpec],
+    *,
+    limits: EngineConfig | None = None,
+    readable: Callable[[str], bool] | None = None,
+) -> Engine:
+    """An engine over every input, or only the `readable` ones, within `limits` (default: the platform's)."""
+    refs = source_refs(home, specs)
+    if readable is not None:
+        refs = {key: ref for key, ref in refs.items() if readable(key)}
+    return Engine(refs, output_dir=home.outputs_dir, temp_dir=home.tmp_dir, config=limits or config.engine)

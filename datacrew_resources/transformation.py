@@ -12,9 +12,9 @@ import duckdb
 from .catalog.models import ColumnInfo
 from .config import ConfigError, Home
 from .config.spec import find_spec
+from .context import ToolExecutionContext, governed_engine
 from .crew import CrewRunner, CrewRunResult
 from .partitions import partition_file, scoped_spec
-from .source_refs import build_engine
 from .workbench import EngineWorkbench
 
 PREVIEW_ROWS = 10
@@ -36,6 +36,7 @@ class TransformationOutcome:
     token_usage: dict[str, int]
     crew_result: dict[str, Any]
     preview_rows: list[list[Any]] = field(default_factory=list)
+    context: dict[str, Any] = field(default_factory=dict)
 
 
 def run_transformation(
@@ -45,6 +46,7 @@ def run_transformation(
     *,
     partition_key: str | None = None,
     window: tuple[datetime, datetime] | None = None,
+    run_id: str = "local",
 ) -> TransformationOutcome:
     """Plan, execute and validate one spec (or one partition of it) through the crew.
 
@@ -56,17 +58,17 @@ def run_transformation(
     spec, output = loaded.spec, home.output_path(loaded.spec.asset_key)
     if partition_key is not None:
         spec, output = scoped_spec(spec, partition_key, window), partition_file(home, spec, partition_key)
-    workbench = EngineWorkbench(
-        build_engine(home, config, specs),
-        spec,
-        output_path=output,
-        spec_file=str(loaded.path.relative_to(home.root)) if loaded.path.is_relative_to(home.root) else str(loaded.path),
+    spec_file = str(loaded.path.relative_to(home.root)) if loaded.path.is_relative_to(home.root) else str(loaded.path)
+    engine, context = governed_engine(
+        home, config, specs, loaded, file=spec_file, run_id=run_id,
+        task_id=spec.key_string + (f"[{partition_key}]" if partition_key else ""),
     )
+    workbench = EngineWorkbench(engine, spec, output_path=output, spec_file=spec_file)
     result = runner.run(workbench, spec_summary=spec.model_dump(mode="json"), agent_id=spec.agent)
-    return _outcome(workbench, result)
+    return _outcome(workbench, result, context)
 
 
-def _outcome(workbench: EngineWorkbench, result: CrewRunResult) -> TransformationOutcome:
+def _outcome(workbench: EngineWorkbench, result: CrewRunResult, context: ToolExecutionContext) -> TransformationOutcome:
     execution = workbench.execution
     if execution is None or workbench.plan is None:
         raise ConfigError("the crew finished without executing the plan", field="crew", value=workbench.spec_name)
@@ -87,6 +89,7 @@ def _outcome(workbench: EngineWorkbench, result: CrewRunResult) -> Transformatio
         token_usage=result.token_usage.model_dump(),
         crew_result=result.model_dump(mode="json", exclude={"trace"}),
         preview_rows=rows,
+        context=context.model_dump(mode="json"),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datacrew_resources.catalog.store import CatalogStore
 from datacrew_resources.config import ConfigError, ConfigErrors, Home
+from datacrew_resources.context import check_clearance, classifications, run_agent
 from datacrew_resources.source_refs import build_engine
 
 
@@ -11,9 +12,10 @@ def validate_home(home: Home) -> list[str]:
     """Raise ConfigErrors listing every problem; return the spec names that passed."""
     config = home.load_config()
     specs = home.load_specs(config)
-    discovered = {r.key_string for r in CatalogStore(home.catalog_path).all()}
+    records = CatalogStore(home.catalog_path).all()
+    discovered = {r.key_string for r in records}
     produced = {l.spec.key_string for l in specs}
-    agents = {a.id for a in config.agents}
+    classified = classifications(config, records, specs)
     engine = build_engine(home, config, specs)
     errors: list[ConfigError] = []
     for loaded in specs:
@@ -24,8 +26,10 @@ def validate_home(home: Home) -> list[str]:
         for index, key in missing:
             hint = "run `datacrew discover`" if not discovered else "not in the catalog"
             errors.append(ConfigError(f"unknown source ({hint})", file=shown, field=f"sources[{index}]", value=key))
-        if agents and spec.agent not in agents:
-            errors.append(ConfigError(f"unknown agent (roster: {', '.join(sorted(agents))})", file=shown, field="agent", value=spec.agent))
+        try:
+            check_clearance(run_agent(config, spec.agent), loaded, classified, file=shown)
+        except ConfigError as e:
+            errors.append(e if e.file else ConfigError(e.problem, file=shown, field=e.field, value=e.value))
         if missing:
             continue
         try:

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .classification import Classification
 from .errors import ConfigError, ConfigErrors, from_pydantic
 from .spec import NAME_PATTERN, read_yaml_mapping
 
@@ -43,6 +44,7 @@ class SourceConfig(_Strict):
     uri: str = Field(description="directory or file; relative paths are relative to the home")
     owner: str = "team:data-platform"
     description: str = ""
+    classification: Classification = "internal"
     options: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("name")
@@ -60,6 +62,33 @@ class SourceConfig(_Strict):
         return value
 
 
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)")
+_UNITS = {"KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+          "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
+
+
+def _size(value: str | None) -> str | None:
+    if value is not None and not _SIZE.fullmatch(value):
+        raise ValueError("must be a size such as '4GB' or '512MiB'")
+    return value
+
+
+def size_bytes(value: str) -> float:
+    """'4GB' -> 4e9, '512MiB' -> 536870912 (DuckDB's units)."""
+    number, unit = _SIZE.fullmatch(value).groups()
+    return float(number) * _UNITS[unit]
+
+
+class ResourceLimits(_Strict):
+    """What one agent's runs may use; unset fields fall back to the platform's engine settings."""
+
+    threads: int | None = Field(default=None, ge=1)
+    memory_limit: str | None = None
+    max_temp_directory_size: str | None = None
+
+    _sizes = field_validator("memory_limit", "max_temp_directory_size")(_size)
+
+
 class AgentConfig(_Strict):
     id: str
     authority: Authority
@@ -68,6 +97,8 @@ class AgentConfig(_Strict):
     ] = "etl_architect"
     specializations: dict[str, float] = Field(default_factory=dict)
     capacity: int = Field(default=10, ge=1)
+    clearance: Classification = Field(default="internal", description="the most sensitive data it may read")
+    resource_limits: ResourceLimits = Field(default_factory=ResourceLimits)
 
     @field_validator("authority", mode="before")
     @classmethod
@@ -120,13 +151,20 @@ class LLMConfig(_Strict):
 class EngineConfig(_Strict):
     memory_limit: str = "4GB"
     threads: int = Field(default=2, ge=1)
+    max_temp_directory_size: str = "20GB"
 
-    @field_validator("memory_limit")
-    @classmethod
-    def _size(cls, value: str) -> str:
-        if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", value):
-            raise ValueError("must be a size such as '4GB' or '512MiB'")
-        return value
+    _sizes = field_validator("memory_limit", "max_temp_directory_size")(_size)
+
+    def limited_by(self, limits: ResourceLimits) -> "EngineConfig":
+        """These settings narrowed by an agent's limits: an agent never gets more than the platform."""
+        updates: dict[str, Any] = {}
+        if limits.threads is not None:
+            updates["threads"] = min(limits.threads, self.threads)
+        for name in ("memory_limit", "max_temp_directory_size"):
+            asked = getattr(limits, name)
+            if asked is not None and size_bytes(asked) < size_bytes(getattr(self, name)):
+                updates[name] = asked
+        return self.model_copy(update=updates)
 
 
 class PlatformConfig(_Strict):
