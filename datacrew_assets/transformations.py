@@ -7,7 +7,9 @@ import dagster as dg
 
 from datacrew_resources.config import LoadedSpec
 from datacrew_resources.config.spec import PartitionSpec
+from datacrew_resources.engine.lineage import dagster_column_lineage
 from datacrew_resources.resources import CrewResource
+from datacrew_resources.transformation import TransformationOutcome
 
 from .metadata import column_schema, preview_markdown
 
@@ -61,7 +63,7 @@ def transformation_asset(*, loaded: LoadedSpec) -> dg.AssetsDefinition:
         if partition_key is not None and spec.partitions.type == "time":
             window = (context.partition_time_window.start, context.partition_time_window.end)
         outcome = crew.run_transformation(
-            spec.name, log=context.log, partition_key=partition_key, window=window
+            spec.name, log=context.log, partition_key=partition_key, window=window, run_id=context.run.run_id
         )
         return dg.MaterializeResult(
             metadata={
@@ -75,9 +77,18 @@ def transformation_asset(*, loaded: LoadedSpec) -> dg.AssetsDefinition:
                 "datacrew/engine_seconds": round(outcome.engine_seconds, 4),
                 "datacrew/tool_calls": dg.JsonMetadataValue(outcome.tool_calls),
                 "datacrew/token_usage": dg.JsonMetadataValue(outcome.token_usage),
+                "datacrew/execution_context": dg.JsonMetadataValue(outcome.context),
                 "datacrew/crew_result": dg.JsonMetadataValue(json.loads(json.dumps(outcome.crew_result, default=str))),
                 "preview": preview_markdown([c.name for c in outcome.columns], outcome.preview_rows),
+                **_column_lineage(outcome),
             }
         )
 
     return _transformation
+
+
+def _column_lineage(outcome: TransformationOutcome) -> dict[str, dg.TableColumnLineage]:
+    """`dagster/column_lineage` of the SQL the run executed, when it could be traced."""
+    if outcome.column_lineage is None:
+        return {}
+    return {"dagster/column_lineage": dagster_column_lineage(outcome.column_lineage)}

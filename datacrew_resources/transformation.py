@@ -14,7 +14,9 @@ from .config import ConfigError, Home
 from .config.spec import find_spec
 from .context import ToolExecutionContext, governed_engine
 from .crew import CrewRunner, CrewRunResult
+from .engine.lineage import ColumnDep, traced_lineage
 from .partitions import partition_file, scoped_spec
+from .source_refs import source_refs
 from .workbench import EngineWorkbench
 
 PREVIEW_ROWS = 10
@@ -37,6 +39,7 @@ class TransformationOutcome:
     crew_result: dict[str, Any]
     preview_rows: list[list[Any]] = field(default_factory=list)
     context: dict[str, Any] = field(default_factory=dict)
+    column_lineage: dict[str, list[ColumnDep]] | None = None
 
 
 def run_transformation(
@@ -65,10 +68,16 @@ def run_transformation(
     )
     workbench = EngineWorkbench(engine, spec, output_path=output, spec_file=spec_file)
     result = runner.run(workbench, spec_summary=spec.model_dump(mode="json"), agent_id=spec.agent)
-    return _outcome(workbench, result, context)
+    lineage = traced_lineage(workbench.plan, source_refs(home, specs)) if workbench.plan else None
+    return _outcome(workbench, result, context, lineage)
 
 
-def _outcome(workbench: EngineWorkbench, result: CrewRunResult, context: ToolExecutionContext) -> TransformationOutcome:
+def _outcome(
+    workbench: EngineWorkbench,
+    result: CrewRunResult,
+    context: ToolExecutionContext,
+    lineage: dict[str, list[ColumnDep]] | None,
+) -> TransformationOutcome:
     execution = workbench.execution
     if execution is None or workbench.plan is None:
         raise ConfigError("the crew finished without executing the plan", field="crew", value=workbench.spec_name)
@@ -90,6 +99,7 @@ def _outcome(workbench: EngineWorkbench, result: CrewRunResult, context: ToolExe
         crew_result=result.model_dump(mode="json", exclude={"trace"}),
         preview_rows=rows,
         context=context.model_dump(mode="json"),
+        column_lineage=lineage,
     )
 
 

@@ -31,8 +31,11 @@ def _parser() -> argparse.ArgumentParser:
     materialize.add_argument("names", nargs="*", metavar="NAME_OR_KEY")
     materialize.add_argument("--all", action="store_true", help="every unpartitioned transformation")
     materialize.add_argument("--partition", metavar="KEY", help="partition to materialize (partitioned assets)")
-    lineage = sub.add_parser("lineage", parents=[common], help="table lineage from the asset graph")
+    lineage = sub.add_parser("lineage", parents=[common],
+                             help="table lineage from the asset graph; with --columns, column lineage of the specs")
     lineage.add_argument("key", metavar="KEY")
+    lineage.add_argument("--columns", action="store_true",
+                         help="each column's source columns, traced through the compiled specs (no run needed)")
     direction = lineage.add_mutually_exclusive_group()
     direction.add_argument("--upstream", action="store_true")
     direction.add_argument("--downstream", action="store_true")

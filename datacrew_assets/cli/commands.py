@@ -16,7 +16,7 @@ from datacrew_resources.demo_home import install_templates
 
 from ..definitions import build_definitions
 from ..runs import CheckOutcome, RunReport, materialize, resolve_selection, transformation_keys
-from .lineage import dependency_maps, walk
+from .lineage import ColumnGraph, column_report, column_report_lines, dependency_maps, walk
 from .validation import validate_home
 
 
@@ -149,6 +149,13 @@ def _failure_text(check: CheckOutcome) -> str:
 
 
 def lineage_command(args: argparse.Namespace, home: Home) -> int:
+    as_json = args.format == "json" or args.json
+    if args.columns:
+        # Neither direction: the key's columns both ways; --upstream adds its ancestors.
+        report = column_report(ColumnGraph(home), args.key, upstream=not args.downstream,
+                               ancestors=args.upstream, downstream=not args.upstream)
+        print(json.dumps(report, indent=2) if as_json else "\n".join(column_report_lines(report)))
+        return 0
     defs = build_definitions(home)
     parents, children = dependency_maps(defs)
     key = args.key
