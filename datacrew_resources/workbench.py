@@ -7,11 +7,18 @@ from typing import Any
 
 from .config import TransformationSpec
 from .config.errors import ConfigError
+from .config.spec import SqlRule
 from .engine import CompiledPlan, Engine, ExecutionResult
+from .engine.sql_guard import check_query
 
 
 class EngineWorkbench:
-    """Implements `crew.TransformationWorkbench`: each tool call is one engine step."""
+    """Implements `crew.TransformationWorkbench`: each tool call is one engine step.
+
+    A spec with rules is compiled by the engine (`compile_plan`); an intent-only
+    spec gets its SQL from the agent (`compile_sql`), checked and compiled as the
+    spec's one `sql` rule. `plan` is what `execute_plan` runs.
+    """
 
     def __init__(self, engine: Engine, spec: TransformationSpec, *, output_path: Path, spec_file: str):
         self.engine = engine
@@ -28,11 +35,29 @@ class EngineWorkbench:
             raise ConfigError(f"not a source of {self.spec_name} (sources: {', '.join(self.source_keys)})", field="key", value=key)
         return self.engine.inspect(key)
 
+    @property
+    def intent_only(self) -> bool:
+        return bool(self.spec.intent.strip()) and not self.spec.rules
+
     def compile_plan(self) -> dict[str, Any]:
+        if self.intent_only:
+            raise ConfigError("the spec has no rules to compile; write its SQL and propose it",
+                              field="rules", value=self.spec_name)
         self.plan = self.engine.compile(self.spec, file=self.spec_file)
         return self.plan.to_dict()
 
+    def compile_sql(self, sql: str) -> dict[str, Any]:
+        # The guard first: it names the offence (a file read, a second statement)
+        # before the compiler tries to bind anything.
+        check_query(sql, tables=self.source_keys, field="sql")
+        spec = self.spec.model_copy(update={"rules": [SqlRule(sql=sql)]})
+        self.plan = self.engine.compile(spec, file=self.spec_file)
+        return self.plan.to_dict()
+
     def execute_plan(self) -> dict[str, Any]:
+        if self.plan is None and self.intent_only:
+            raise ConfigError("no SQL has been accepted yet; propose it first",
+                              field="plan", value=self.spec_name)
         if self.plan is None:
             self.compile_plan()
         self.execution = self.engine.execute(self.spec, self.plan, self.output_path)

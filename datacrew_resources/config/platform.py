@@ -144,8 +144,16 @@ class LLMConfig(_Strict):
     base_url: str | None = None
     api_key_env: str | None = Field(default=None, description="name of the env var holding the key")
     temperature: float = 0.0
-    max_iterations: int = Field(default=12, ge=1)
-    timeout_seconds: float = Field(default=120, gt=0)
+    max_iterations: int = Field(
+        default=12,
+        ge=1,
+        description="model calls one crew task may make, its final answer included",
+    )
+    timeout_seconds: float = Field(
+        default=120,
+        gt=0,
+        description="wall-clock limit of one crew run, and of each model request",
+    )
 
 
 class EngineConfig(_Strict):

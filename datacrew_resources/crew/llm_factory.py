@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 
 MODEL_ENV = "DATACREW_LLM"
 PLANNER_MODEL = "planner"
+# Why the planner cannot carry out a spec without rules.
+NEEDS_LLM = "intent-only spec needs an LLM (set llm.model or DATACREW_LLM)"
 
 
 def effective_model(llm_config: LLMConfig) -> str:

@@ -80,8 +80,19 @@ class CrewRunResult(BaseModel):
 
 
 class CrewRunFailed(Exception):
-    """A crew run that did not produce a valid output; `trace` shows how far it got."""
+    """A crew run that did not produce a valid output.
 
-    def __init__(self, message: str, *, trace: list[ToolCallRecord]) -> None:
+    `trace` shows how far it got; `token_usage` what the model calls made so far
+    cost (zero when no model was called).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        trace: list[ToolCallRecord],
+        token_usage: TokenUsage | None = None,
+    ) -> None:
         super().__init__(message)
         self.trace = trace
+        self.token_usage = token_usage or TokenUsage()

@@ -18,6 +18,7 @@ from typing import Any
 
 from crewai.llms.base_llm import BaseLLM
 
+from .llm_factory import NEEDS_LLM
 from .tools import ERROR_PREFIX
 
 # The tools a task may offer, in the order the planner calls them.
@@ -53,6 +54,9 @@ class ToolResult:
 class PlannerLLM(BaseLLM):
     """Calls each offered tool once (inspect_dataset once per source), then answers.
 
+    It writes no SQL: offered `propose_sql` without `compile_plan` (an intent-only
+    spec), it answers with a failure naming what is needed instead.
+
     Token usage stays zero: it is not a language model and reads no tokens.
     """
 
@@ -71,6 +75,9 @@ class PlannerLLM(BaseLLM):
         """The next tool call as an OpenAI-style list, or the final answer as JSON text."""
         if isinstance(messages, str):
             messages = [{"role": "user", "content": messages}]
+        offered = {tool["function"]["name"] for tool in tools or []}
+        if "propose_sql" in offered and "compile_plan" not in offered:
+            return failure(NEEDS_LLM)
         results = tool_results(messages)
         for result in results:
             if result.error is not None:

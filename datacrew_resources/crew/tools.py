@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from datacrew_resources.config.errors import one_line
 
+from .limits import LimitReached, RunLimits
 from .models import ToolCallRecord
 from .workbench import TransformationWorkbench
 
@@ -53,6 +54,7 @@ class WorkbenchTool(BaseTool):
 
     workbench: Any = Field(exclude=True)
     trace: ToolTrace = Field(exclude=True)
+    limits: RunLimits | None = Field(default=None, exclude=True)
     args_schema: type[BaseModel] = NoArguments
 
     @abstractmethod
@@ -62,7 +64,9 @@ class WorkbenchTool(BaseTool):
     def _run(self, **arguments: Any) -> str | ToolFailure:
         started = time.perf_counter()
         try:
-            result = self._operation(**arguments)
+            result = self._limited(arguments)
+        except LimitReached as e:
+            message = f"run stopped: {e}"
         except ValueError as e:
             message = one_line(str(e)) or "ValueError"
         except Exception as e:
@@ -78,6 +82,13 @@ class WorkbenchTool(BaseTool):
         # A ToolFailure reaches the agent as its message and is also recorded by
         # CrewAI (TaskOutput.tool_failures, ToolFailureDetectedEvent).
         return ToolFailure(message=answer)
+
+    def _limited(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """The operation, unless the run's limits are reached (then `LimitReached`)."""
+        if self.limits is None:
+            return self._operation(**arguments)
+        with self.limits.tool_call():
+            return self._operation(**arguments)
 
     def _record(
         self, arguments: dict[str, Any], started: float, answer: str, *, error: str | None
@@ -116,6 +127,32 @@ class CompilePlanTool(WorkbenchTool):
         return self.workbench.compile_plan()
 
 
+class SqlArguments(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sql: str = Field(
+        description=(
+            "one DuckDB SELECT over the sources, each named by its quoted key, "
+            'e.g. SELECT carrier, count(*) AS flights FROM "lake/flights" GROUP BY carrier'
+        )
+    )
+
+
+class ProposeSqlTool(WorkbenchTool):
+    name: str = "propose_sql"
+    description: str = (
+        "Validate and compile the SQL you wrote for this transformation. Only one SELECT "
+        'over the sources, each referred to by its quoted key (FROM "source/dataset"), is '
+        "accepted: no other statements, table functions or file paths. Answers JSON "
+        '{"sql", "output_columns"} when accepted (the last accepted SQL is the plan that '
+        "runs), or a line starting with ERROR: saying what to fix."
+    )
+    args_schema: type[BaseModel] = SqlArguments
+
+    def _operation(self, sql: str) -> dict[str, Any]:
+        return self.workbench.compile_sql(sql)
+
+
 class ExecutePlanTool(WorkbenchTool):
     name: str = "execute_plan"
     description: str = (
@@ -151,16 +188,22 @@ def _inspect_arguments(source_keys: list[str]) -> type[BaseModel]:
     )
 
 
-def build_tools(workbench: TransformationWorkbench, trace: ToolTrace) -> dict[str, WorkbenchTool]:
-    """The four tools over `workbench`, by name, all appending to `trace`."""
+def build_tools(
+    workbench: TransformationWorkbench, trace: ToolTrace, limits: RunLimits | None = None
+) -> dict[str, WorkbenchTool]:
+    """The tools over `workbench`, by name, all appending to `trace`.
+
+    With `limits`, a tool called after the run was stopped does nothing and
+    answers `ERROR: run stopped: ...`.
+    """
+    common: dict[str, Any] = dict(workbench=workbench, trace=trace, limits=limits)
     tools: list[WorkbenchTool] = [
         InspectDatasetTool(
-            workbench=workbench,
-            trace=trace,
-            args_schema=_inspect_arguments(list(workbench.source_keys)),
+            **common, args_schema=_inspect_arguments(list(workbench.source_keys))
         ),
-        CompilePlanTool(workbench=workbench, trace=trace),
-        ExecutePlanTool(workbench=workbench, trace=trace),
-        ValidateOutputTool(workbench=workbench, trace=trace),
+        CompilePlanTool(**common),
+        ProposeSqlTool(**common),
+        ExecutePlanTool(**common),
+        ValidateOutputTool(**common),
     ]
     return {tool.name: tool for tool in tools}

@@ -25,6 +25,16 @@ class TransformationWorkbench(Protocol):
         """Compile the spec's rules to validated SQL: `{"sql", "output_columns"}`."""
         ...
 
+    def compile_sql(self, sql: str) -> dict[str, Any]:
+        """Validate and compile SQL the agent wrote, as the spec's only rule (`sql:`).
+
+        For intent-only specs. The SQL passes the same guard as every other SQL
+        (one SELECT over the sources by quoted key, no table functions, no file
+        access); the plan `execute_plan` runs is the last one this accepted.
+        Returns `{"sql", "output_columns"}`.
+        """
+        ...
+
     def execute_plan(self) -> dict[str, Any]:
         """Run the plan and write the output atomically.
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from datacrew_resources.engine.sql_guard import check_query
+
 DATASETS: dict[str, dict[str, Any]] = {
     "lake/flights": {
         "key": "lake/flights",
@@ -65,6 +67,7 @@ class FakeWorkbench:
     compile_error: str | None = None
     problems: list[str] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
+    accepted_sql: str | None = None
 
     def inspect_dataset(self, key: str) -> dict[str, Any]:
         self.calls.append(f"inspect_dataset:{key}")
@@ -77,6 +80,13 @@ class FakeWorkbench:
         if self.compile_error:
             raise ValueError(self.compile_error)
         return {"sql": SQL, "output_columns": ["carrier", "name", "flights", "avg_dep_delay"]}
+
+    def compile_sql(self, sql: str) -> dict[str, Any]:
+        """The real guard, then the select list's names as the output columns."""
+        self.calls.append("compile_sql")
+        tree = check_query(sql, tables=self.source_keys, field="sql")
+        self.accepted_sql = sql
+        return {"sql": sql, "output_columns": [e.alias_or_name for e in tree.selects]}
 
     def execute_plan(self) -> dict[str, Any]:
         self.calls.append("execute_plan")

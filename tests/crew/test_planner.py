@@ -98,3 +98,19 @@ def test_iteration_limit_mid_task_is_a_failure_not_a_partial_plan(planner_and_sc
     answer = json.loads(planner.call(conversation))
     assert answer["status"] == "failed"
     assert "last call: inspect_dataset" in answer["error"]
+
+
+
+def test_offered_propose_sql_alone_it_says_an_llm_is_needed(crewai_storage):
+    from crewai.utilities.agent_utils import convert_tools_to_openai_schema
+
+    from datacrew_resources.crew.planner_llm import PlannerLLM
+    from datacrew_resources.crew.tools import ToolTrace, build_tools
+
+    tools = build_tools(FakeWorkbench(), ToolTrace())
+    schemas, _, _ = convert_tools_to_openai_schema([tools["inspect_dataset"], tools["propose_sql"]])
+    answer = PlannerLLM(model="planner").call([{"role": "user", "content": "Plan"}], tools=schemas)
+    assert json.loads(answer) == {
+        "status": "failed",
+        "error": "intent-only spec needs an LLM (set llm.model or DATACREW_LLM)",
+    }

@@ -83,9 +83,25 @@ def test_invalid_output_fails_the_run(runner):
 def test_iteration_limit_fails_the_run_instead_of_a_partial_plan(tmp_path):
     runner = CrewAIRunner(LLMConfig(max_iterations=2), storage_dir=tmp_path)
     workbench = FakeWorkbench()
-    with pytest.raises(CrewRunFailed, match=r"stopped before .* \(last call: inspect_dataset\)"):
+    with pytest.raises(CrewRunFailed) as failed:
         _run(runner, workbench)
+    assert str(failed.value) == (
+        "delays_by_carrier: crew run failed: plan_transformation did not finish within "
+        "2 model calls (llm.max_iterations=2)"
+    )
     assert workbench.calls == EXPECTED_CALLS[:2]
+    assert [record.tool for record in failed.value.trace] == ["inspect_dataset"] * 2
+
+
+def test_intent_only_spec_without_an_llm_fails_before_any_crew_work(runner):
+    summary = {**SPEC_SUMMARY, "rules": [], "intent": "flights and mean delay per airline"}
+    workbench = FakeWorkbench()
+    with pytest.raises(CrewRunFailed) as failed:
+        runner.run(workbench, spec_summary=summary, agent_id="etl-architect-1")
+    assert str(failed.value) == (
+        "delays_by_carrier: intent-only spec needs an LLM (set llm.model or DATACREW_LLM)"
+    )
+    assert workbench.calls == [] and failed.value.trace == []
 
 
 def test_crew_exception_keeps_its_cause(runner, monkeypatch):
