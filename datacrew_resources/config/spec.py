@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from .classification import Classification
 from .errors import ConfigError, ConfigErrors, from_pydantic
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -102,7 +103,8 @@ class DedupeSpec(_Strict):
     keys: list[str] = Field(min_length=1, description="columns that identify a row")
     order: list[str] = Field(
         default_factory=list,
-        description="ORDER BY expressions; the first row per key in this order is kept",
+        description="ORDER BY terms; the first row per key in this order is kept (ties: the "
+        "smallest by the other columns, so the choice is deterministic)",
     )
 
 
@@ -127,8 +129,13 @@ class NormalizeSpec(_Strict):
         default_factory=dict,
         description="column -> {canonical value: [variants]}; matched after trim, case-insensitively",
     )
-    min_max: list[str] = Field(default_factory=list, description="scaled to [0, 1]")
-    z_score: list[str] = Field(default_factory=list, description="(x - mean) / stddev")
+    min_max: list[str] = Field(
+        default_factory=list, description="scaled to [0, 1] as DOUBLE; 0.0 when max = min"
+    )
+    z_score: list[str] = Field(
+        default_factory=list,
+        description="(x - mean) / sample stddev as DOUBLE; 0.0 when stddev is 0 or undefined",
+    )
 
 
 class NormalizeRule(_Strict):
@@ -322,7 +329,7 @@ class TransformationSpec(_Strict):
     output: OutputSpec = Field(default_factory=OutputSpec)
     quality: QualityThresholds = Field(default_factory=QualityThresholds)
     owner: str = "team:data-platform"
-    classification: str = "internal"
+    classification: Classification = "internal"
     agent: str = "etl-architect-1"
     schedule: str | None = None
     layer: str = DEFAULT_LAYER

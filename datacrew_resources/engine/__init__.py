@@ -1,17 +1,33 @@
-"""The transformation engine: spec -> guarded SQL -> sandboxed DuckDB -> atomic, checked parquet.
+"""The transformation engine: spec -> guarded SQL -> sandboxed DuckDB -> atomic, checked output.
 
 `Engine` exposes each step separately, as the crew's tools call them: `inspect` a
 source, `compile` a spec into a plan, `execute` a plan, `validate_output`. Every
 result has `to_dict()` for JSON. Bad specs raise `ConfigError`; a run whose data
 fails (a value that cannot convert, a target_schema violation) raises
-`TransformationFailed` and leaves the previous output file byte-identical, because
-the schema is checked on the temp file before it replaces the output.
+`TransformationFailed` and leaves the previous output byte-identical, because the
+schema is checked on a temp file before anything replaces the output.
+
+One `execute`, under the output's write lock (`writer.target_lock`):
+
+1. the query runs into a parquet staging file next to the output;
+2. `schema_check` checks it; a failing violation stops here;
+3. under `on_violation: quarantine`, `quarantine.split` labels the rows that break a
+   rule; kept rows and quarantined rows are copied to their own temps;
+4. the format's temp is written from the staging file (`outputs`): another file
+   format, a partition directory, or a warehouse table loaded in one transaction;
+5. `writer.publish` renames the temps in: quarantine first, then the main output,
+   back to back after every temp is flushed. The pair is therefore mixed (new
+   quarantine, old main) only if the process dies between two renames, a window
+   with no I/O in it; the next run replaces both. A warehouse pair has no window:
+   both tables change in one DuckDB transaction.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,15 +39,19 @@ from datacrew_resources.config.errors import ConfigError, first_line, one_line
 from datacrew_resources.config.platform import EngineConfig
 from datacrew_resources.config.spec import TransformationSpec
 
+from . import outputs
 from .compiler import CompiledPlan, compile_spec
+from .outputs import OutputLocation, Staging, WarehouseLocked
+from .quarantine import QuarantineCounts, empty_quarantine, split
 from .sandbox import open_sandbox
-from .schema_check import SchemaReport, Violation, check_output
+from .schema_check import SchemaReport, Violation, check_output, check_relation
 from .sources import SourceRef, view_identifier
 from .sql_guard import DIALECT, check_query
 from .values import rows_as_dicts
-from .writer import WriteResult, write_parquet
+from .writer import publish, remove_path, remove_stale_temp_files, target_lock, temps, tree_size
 
 SAMPLE_ROWS = 5
+WAREHOUSE_LOCK_TIMEOUT = 30.0  # seconds a warehouse write waits for another DuckDB writer
 
 
 class TransformationFailed(ValueError):
@@ -43,22 +63,56 @@ class TransformationFailed(ValueError):
 
 
 @dataclass(frozen=True)
+class QuarantineResult:
+    """The quarantine output of a run: where, how many rows, and why (rows per kind of
+    rule and per rule; a row breaking two rules counts under both)."""
+
+    uri: str
+    rows: int
+    by_kind: dict[str, int]
+    by_rule: dict[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
 class ExecutionResult:
+    """`output_path` is the file, partition directory or database file written;
+    `record_count` counts the main output's rows (after any quarantine);
+    `report.row_count` the rows the query produced. `bytes` is the file's size, the
+    directory's total, or the database file's size."""
+
     name: str
     output_path: str
     record_count: int
     bytes: int
     seconds: float
     report: SchemaReport
+    location: OutputLocation | None = None
+    quarantine: QuarantineResult | None = None
+
+    @property
+    def output_uri(self) -> str:
+        return self.location.uri if self.location else self.output_path
+
+    @property
+    def quarantined_rows(self) -> int:
+        return self.quarantine.rows if self.quarantine else 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "status": "success",
             "output_path": self.output_path,
+            "output_uri": self.output_uri,
+            "format": self.location.format if self.location else "parquet",
+            "table": self.location.table if self.location else None,
             "record_count": self.record_count,
             "bytes": self.bytes,
             "seconds": self.seconds,
+            "quarantined_rows": self.quarantined_rows,
+            "quarantine": self.quarantine.to_dict() if self.quarantine else None,
             "schema": self.report.to_dict(),
         }
 
@@ -73,11 +127,13 @@ class Engine:
         output_dir: str | Path,
         temp_dir: str | Path,
         config: EngineConfig | None = None,
+        warehouse_lock_timeout: float = WAREHOUSE_LOCK_TIMEOUT,
     ):
         self._sources = dict(sources)
         self.output_dir = Path(output_dir).resolve()
         self.temp_dir = Path(temp_dir).resolve()
         self.config = config or EngineConfig()
+        self.warehouse_lock_timeout = warehouse_lock_timeout
 
     def inspect(self, key: str) -> dict[str, Any]:
         """Columns, types, row count and a few sample rows of one source."""
@@ -101,45 +157,131 @@ class Engine:
         """Check a spec against the sources and compile it into one SELECT (reads no data)."""
         refs = [self._source(k, field=f"sources[{i}]") for i, k in enumerate(spec.sources)]
         self._learn_columns([ref for ref in refs if not ref.columns])
+        outputs.check_partitions(spec)
+        if spec.output.partition_by:
+            # Partitioning is how the result is written, not what it is: the SELECT is the
+            # same. (The compiler still refuses partition_by; its owner drops that check.)
+            spec = spec.model_copy(update={"output": spec.output.model_copy(update={"partition_by": []})})
         return compile_spec(spec, self._sources, file=file)
 
+    def output_location(self, spec: TransformationSpec, output_path: str | Path | None = None) -> OutputLocation:
+        """Where `execute` writes the spec's output (the scheme is in `engine.outputs`);
+        `output_path` overrides the file, directory, or warehouse database file."""
+        return outputs.resolve_location(spec, self.output_dir, output_path)
+
     def execute(
-        self, spec: TransformationSpec, plan: CompiledPlan, output_path: str | Path
+        self, spec: TransformationSpec, plan: CompiledPlan, output_path: str | Path | None = None
     ) -> ExecutionResult:
-        """Write the plan's result to `output_path` atomically, after checking target_schema.
+        """Write the plan's result to the spec's output atomically, after checking target_schema.
 
         The SQL is guarded again here, so a plan built elsewhere gets the same scrutiny.
         """
-        path = self._output(output_path)
+        location = self.output_location(spec, output_path)
+        outputs.check_partitions(spec)
         query = check_query(plan.sql, tables=plan.source_keys, field="plan.sql")
         refs = [self._source(k, field="plan.source_keys") for k in plan.source_keys]
+        start = time.perf_counter()
+        location.path.parent.mkdir(parents=True, exist_ok=True)
+        with target_lock(location.lock_target):
+            remove_stale_temp_files(location.lock_target)
+            if location.quarantine_path is not None:
+                remove_stale_temp_files(location.quarantine_path)
+            staging = Staging.fresh(location)
+            files, dirs = outputs.sandbox_access(location, staging)
+            with temps(*staging.paths):
+                with self._sandbox(refs, *dirs, paths=files) as con:
+                    try:
+                        report, kept_rows, quarantine, ready = self._write(con, spec, query, location, staging)
+                    except WarehouseLocked as e:
+                        raise TransformationFailed(f"{spec.name}: {e}") from None
+                    except duckdb.Error as e:
+                        raise TransformationFailed(f"{spec.name}: execution failed: {first_line(e)}") from e
+                publish(ready)
+                if not location.quarantine and location.quarantine_path is not None:
+                    location.quarantine_path.unlink(missing_ok=True)  # from an earlier quarantining run
+                for leftover in staging.paths:
+                    remove_path(leftover)  # the staging file, when a copy was published instead
+            size = tree_size(location.path)  # under the lock: this write's output, not a later one's
+        seconds = round(time.perf_counter() - start, 6)
+        return ExecutionResult(spec.name, str(location.path), kept_rows, size, seconds, report,
+                               location=location, quarantine=quarantine)
 
-        def verify(temp: Path) -> None:
-            report = check_output(con, temp, spec.target_schema)
-            failing = report.failing(spec.target_schema.on_violation)
-            if failing:
-                summary = "; ".join(v.summary() for v in failing)
-                raise TransformationFailed(
-                    f"{spec.name}: output violates target_schema: {summary}", report=report)
-            reports.append(report)
+    def _write(
+        self, con: duckdb.DuckDBPyConnection, spec: TransformationSpec, query: exp.Query,
+        location: OutputLocation, staging: Staging,
+    ) -> tuple[SchemaReport, int, QuarantineResult | None, list[tuple[Path, Path]]]:
+        """Steps 1-4 of the module docstring; returns what `publish` must rename."""
+        produced = con.execute(outputs.copy_statement(query, staging.stage)).fetchall()[0][0]
+        report = check_output(con, staging.stage, spec.target_schema)
+        failing = report.failing(spec.target_schema.on_violation)
+        if failing:
+            summary = "; ".join(v.summary() for v in failing)
+            raise TransformationFailed(f"{spec.name}: output violates target_schema: {summary}", report=report)
+        kept, bad, counts, kept_rows = None, None, None, int(produced)
+        if location.quarantine:
+            if report.row_violations:
+                parts = split(con, staging.stage, spec.target_schema)
+                kept, bad, counts, kept_rows = parts.kept, parts.quarantined, parts.counts, parts.kept_rows
+            else:
+                bad, counts = empty_quarantine(staging.stage), QuarantineCounts(0)
+        quarantine = (QuarantineResult(location.quarantine_uri, counts.rows, counts.by_kind, counts.by_rule)
+                      if counts is not None else None)
+        if location.is_warehouse:
+            everything = exp.select(exp.Star()).from_(exp.Table(this=outputs.read_parquet(staging.stage)))
+            outputs.load_warehouse(con, location, kept or everything, bad, lock_timeout=self.warehouse_lock_timeout)
+            return report, kept_rows, quarantine, []
+        ready = []
+        if bad is not None:
+            con.execute(outputs.copy_statement(bad, staging.quarantine))
+            ready.append((staging.quarantine, location.quarantine_path))
+        ready.append((outputs.write_file_output(con, location, staging, kept), location.path))
+        return report, kept_rows, quarantine, ready
 
-        reports: list[SchemaReport] = []
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with self._sandbox(refs, path.parent) as con:
-            try:
-                written: WriteResult = write_parquet(con, query, path, verify=verify)
-            except duckdb.Error as e:
-                raise TransformationFailed(f"{spec.name}: execution failed: {first_line(e)}") from e
-        return ExecutionResult(spec.name, written.path, written.record_count, written.bytes,
-                               written.seconds, reports[0])
+    def validate_output(self, spec: TransformationSpec, output_path: str | Path | None = None) -> SchemaReport:
+        """Check an existing output against the spec's target_schema (the main output:
+        under quarantine it should conform entirely)."""
+        location = self.output_location(spec, output_path)
+        if not outputs.exists(location):
+            raise FileNotFoundError(f"{location.uri}: no output to validate")
+        if location.format == "parquet" and not location.is_directory:
+            with self._sandbox([], paths=[location.path]) as con:
+                return check_output(con, location.path, spec.target_schema)
+        with self.read_output(spec, output_path) as (con, table):
+            names = outputs.header_names(con, location)
+            if names is not None:
+                structure = _header_structure(names, spec)
+                if structure:
+                    return SchemaReport(0, structure)
+                try:  # text formats convert on read: make every value convert once
+                    every = exp.Count(this=exp.Columns(this=exp.Star()))
+                    con.execute(exp.select(every).from_(_from(table)).sql(dialect=DIALECT)).fetchall()
+                except duckdb.Error as e:
+                    detail = f"values do not read as the declared types: {first_line(e)}"
+                    return SchemaReport(0, [Violation("type_mismatch", "*", 1, detail)])
+            return check_relation(con, table, spec.target_schema, where=location.uri)
 
-    def validate_output(self, spec: TransformationSpec, output_path: str | Path) -> SchemaReport:
-        """Check an existing output file against the spec's target_schema."""
-        path = self._output(output_path)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: no output to validate")
-        with self._sandbox([], path.parent) as con:
-            return check_output(con, path, spec.target_schema)
+    @contextmanager
+    def read_output(
+        self, spec: TransformationSpec, output_path: str | Path | None = None
+    ) -> Iterator[tuple[duckdb.DuckDBPyConnection, exp.Expression]]:
+        """A sandboxed connection that may read only the spec's output, and a FROM-able
+        expression over it with the declared types (for previews and quality checks)."""
+        location = self.output_location(spec, output_path)
+        if location.is_directory and not any(location.path.rglob(f"*.{location.format}")):
+            raise FileNotFoundError(f"{location.uri}: the partitioned output has no files (no rows)")
+        files, dirs = outputs.read_access(location)
+        with self._sandbox([], *dirs, paths=files) as con:
+            with outputs.reading(con, location, spec, lock_timeout=self.warehouse_lock_timeout) as table:
+                yield con, table
+
+    def preview_output(
+        self, spec: TransformationSpec, output_path: str | Path | None = None, *, limit: int = 10
+    ) -> dict[str, Any]:
+        """The output's columns (name, type) and its first `limit` rows, for metadata."""
+        with self.read_output(spec, output_path) as (con, table):
+            relation = con.sql(exp.select("*").from_(_from(table)).limit(limit).sql(dialect=DIALECT))
+            columns = [{"name": n, "type": str(t)} for n, t in zip(relation.columns, relation.types)]
+            return {"columns": columns, "rows": [list(r) for r in relation.fetchall()]}
 
     def _source(self, key: str, *, field: str) -> SourceRef:
         if key not in self._sources:
@@ -158,22 +300,31 @@ class Engine:
                 columns = tuple((n, str(t)) for n, t in zip(relation.columns, relation.types))
                 self._sources[ref.key] = dataclasses.replace(ref, columns=columns)
 
-    def _output(self, output_path: str | Path) -> Path:
-        path = Path(output_path).resolve()
-        if not path.is_relative_to(self.output_dir):
-            raise ConfigError(f"must be inside the output directory {self.output_dir}",
-                              field="output_path", value=str(output_path))
-        return path
-
-    def _sandbox(self, refs: list[SourceRef], *writable: Path):
-        return open_sandbox(refs, allowed_dirs=writable, temp_dir=self.temp_dir,
+    def _sandbox(self, refs: list[SourceRef], *dirs: Path, paths: list[Path] = ()):
+        return open_sandbox(refs, allowed_dirs=dirs, allowed_paths=paths, temp_dir=self.temp_dir,
                             memory_limit=self.config.memory_limit, threads=self.config.threads)
+
+
+def _from(table: exp.Expression) -> exp.Expression:
+    return table if isinstance(table, exp.Table) else exp.Table(this=table)
+
+
+def _header_structure(names: list[str], spec: TransformationSpec) -> list[Violation]:
+    """Missing and undeclared columns of a CSV/JSON output, by name (types are read as declared)."""
+    found = {n.lower() for n in names}
+    declared = {c.name.lower() for c in spec.target_schema.columns}
+    missing = [Violation("missing_column", c.name, 1, "declared column is missing")
+               for c in spec.target_schema.columns if c.name.lower() not in found]
+    extra = [Violation("extra_column", n, 1, "undeclared column") for n in names if n.lower() not in declared]
+    return missing + extra
 
 
 __all__ = [
     "CompiledPlan",
     "Engine",
     "ExecutionResult",
+    "OutputLocation",
+    "QuarantineResult",
     "SchemaReport",
     "SourceRef",
     "TransformationFailed",

@@ -36,6 +36,10 @@ class Binder:
         relation = self._con.sql(query.sql(dialect=DIALECT))
         return [(name, str(kind)) for name, kind in zip(relation.columns, relation.types)]
 
+    def value(self, expression: exp.Expression) -> object:
+        """Evaluate one constant expression (no table); raises duckdb.Error if it fails."""
+        return self._con.execute(exp.select(expression).sql(dialect=DIALECT)).fetchall()[0][0]
+
     def type_name(self, dtype: exp.DataType, *, field: str) -> str:
         """DuckDB's canonical spelling of a type (`INT` -> `INTEGER`)."""
         try:

@@ -5,12 +5,24 @@ changed once `enable_external_access` is false, and the views must be created wh
 their files are reachable. So: connect with memory/threads/spill settings, allow the
 paths, create the views (attaching warehouse files read-only), then switch external
 access off and lock the configuration. From then on the connection can only read the
-sources and read/write the allowed directories; SET, INSTALL/LOAD and other files fail.
+sources and read/write the allowed files and directories; SET, INSTALL/LOAD and other
+files fail.
+
+A write's sandbox is allowed exactly its output's temp names (the staging file, the
+format's temp file or temp partition directory, the quarantine temp) or, for a
+warehouse table, the database file and its WAL companions: never the whole output
+directory, so SQL that slipped past the guard could not overwrite a sibling output.
+DuckDB always lets a connection read and write its own `temp_directory`, whatever
+`allowed_directories` says. So each sandbox spills into a private directory of its
+own under `temp_dir`, removed when the sandbox closes: whatever is written there
+cannot reach an output, another run, or outlive the run.
 """
 
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,7 +43,8 @@ READERS = {"parquet": "read_parquet", "csv": "read_csv", "json": "read_json"}
 def open_sandbox(
     sources: Iterable[SourceRef],
     *,
-    allowed_dirs: Iterable[str | Path],
+    allowed_dirs: Iterable[str | Path] = (),
+    allowed_paths: Iterable[str | Path] = (),
     temp_dir: str | Path,
     memory_limit: str = "4GB",
     threads: int = 2,
@@ -39,18 +52,25 @@ def open_sandbox(
     """An in-memory connection with one view per source, named by its key, then locked."""
     refs = list(sources)
     Path(temp_dir).mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(":memory:", config={
-        "memory_limit": memory_limit,
-        "threads": threads,
-        "temp_directory": str(temp_dir),
-        "autoinstall_known_extensions": False,
-        "autoload_known_extensions": False,
-    })
+    spill = Path(tempfile.mkdtemp(prefix="sandbox-", dir=temp_dir))
+    try:
+        con = duckdb.connect(":memory:", config={
+            "memory_limit": memory_limit,
+            "threads": threads,
+            "temp_directory": str(spill),
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+        })
+    except BaseException:
+        shutil.rmtree(spill, ignore_errors=True)
+        raise
     try:
         files, dirs = _access(refs)
-        directories = [_as_dir(d) for d in [*dirs, *allowed_dirs, temp_dir]]
+        directories = [_as_dir(d) for d in [*dirs, *allowed_dirs]]
+        # A directory itself (to create it, as a partitioned COPY does) is a path, not a prefix.
+        paths = [*files, *(str(Path(p).resolve()) for p in [*allowed_paths, *allowed_dirs])]
         con.execute("SET allowed_directories = ?", [directories])
-        con.execute("SET allowed_paths = ?", [files])
+        con.execute("SET allowed_paths = ?", [paths])
         for index, ref in enumerate(refs):
             try:
                 create_source_view(con, ref, index)
@@ -62,6 +82,7 @@ def open_sandbox(
         yield con
     finally:
         con.close()
+        shutil.rmtree(spill, ignore_errors=True)
 
 
 def _as_dir(path: str | Path) -> str:

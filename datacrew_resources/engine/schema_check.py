@@ -1,4 +1,8 @@
-"""Does a parquet file conform to a spec's `target_schema`?
+"""Does an output conform to a spec's `target_schema`?
+
+`check_output` checks a parquet file (the engine's staging file, or a parquet output);
+`check_relation` checks any FROM-able expression (a CSV or JSON reader, a partition
+glob, a warehouse table), numbering rows in scan order.
 
 Structure comes from the file footer: every declared column present, no undeclared
 column, and each column exactly of its declared DuckDB type (the compiler already
@@ -50,7 +54,8 @@ class Violation:
 
 
 # Kinds that break the output contract whatever `on_violation` says.
-CONTRACT_KINDS = frozenset({"missing_column", "extra_column", "type_mismatch", "null"})
+STRUCTURE_KINDS = frozenset({"missing_column", "extra_column", "type_mismatch"})
+CONTRACT_KINDS = STRUCTURE_KINDS | {"null"}
 
 
 @dataclass(frozen=True)
@@ -63,10 +68,19 @@ class SchemaReport:
         return not self.violations
 
     def failing(self, on_violation: str) -> list[Violation]:
-        """The violations that stop a run: all of them, or only the contract's under `warn`."""
+        """The violations that stop a run: all of them under `fail`; only the contract's
+        under `warn`; under `quarantine` only the structural ones (rows that break a
+        rule are moved aside instead)."""
         if on_violation == "warn":
             return [v for v in self.violations if v.kind in CONTRACT_KINDS]
+        if on_violation == "quarantine":
+            return [v for v in self.violations if v.kind in STRUCTURE_KINDS]
         return list(self.violations)
+
+    @property
+    def row_violations(self) -> list[Violation]:
+        """Violations that belong to rows (the ones a quarantine can move aside)."""
+        return [v for v in self.violations if v.kind not in STRUCTURE_KINDS]
 
     def summary(self) -> str:
         """One line naming every problem."""
@@ -90,14 +104,36 @@ class _Check:
     field: str = ""  # where the constraint is declared, to blame it if it cannot be evaluated
     value: Any = ...
 
+    @property
+    def label(self) -> str:
+        """How a quarantined row names the rule it broke: `min(id)`, `primary_key(a, b)`."""
+        return f"{self.kind}({self.column})"
+
 
 def check_output(con: duckdb.DuckDBPyConnection, path: str | Path, schema: TargetSchema) -> SchemaReport:
     """Check the parquet file at `path` against `schema` (structure, then one pass over rows)."""
-    scan = _read_parquet(path)
-    relation = con.sql(exp.select("*").from_(exp.Table(this=scan)).sql(dialect=DIALECT))
-    actual = {n.lower(): (n, str(t)) for n, t in zip(relation.columns, relation.types)}
-    violations = _structure(con, actual, schema)
-    broken = {v.column.lower() for v in violations}
+    scan = read_parquet(path)
+    actual = columns_of(con, scan)
+    return _check(con, scan, numbered_parquet(path, actual), actual, schema, str(path))
+
+
+def check_relation(
+    con: duckdb.DuckDBPyConnection, table: exp.Expression, schema: TargetSchema, *, where: str
+) -> SchemaReport:
+    """Check any FROM-able expression against `schema`; `where` names it in errors."""
+    actual = columns_of(con, table)
+    return _check(con, table, numbered_scan(table), actual, schema, where)
+
+
+def columns_of(con, table: exp.Expression) -> dict[str, tuple[str, str]]:
+    """lower-case name -> (name, DuckDB type) of what `table` yields."""
+    relation = con.sql(exp.select("*").from_(_from(table)).sql(dialect=DIALECT))
+    return {n.lower(): (n, str(t)) for n, t in zip(relation.columns, relation.types)}
+
+
+def row_checks(schema: TargetSchema, broken: set[str] = frozenset()) -> tuple[list[_Check], list[str]]:
+    """(every row rule of `schema` as a predicate, the primary key) for columns not in
+    `broken`. The primary-key predicate reads PK_COUNT, `count(*)` over the key."""
     checks = [
         check
         for k, column in enumerate(schema.columns) if column.name.lower() not in broken
@@ -107,24 +143,47 @@ def check_output(con: duckdb.DuckDBPyConnection, path: str | Path, schema: Targe
     if pk:
         checks.append(_Check("primary_key", ", ".join(pk), exp.column(PK_COUNT) > exp.convert(1),
                              "rows share a primary key value with another row"))
-    numbered = _numbered(path, clash=FILE_ROW_NUMBER in actual)
+    return checks, pk
+
+
+def with_key_counts(rows: exp.Select, pk: list[str]) -> exp.Select:
+    """`rows` plus PK_COUNT, how many rows share each row's key (what `primary_key` reads)."""
+    if not pk:
+        return rows
+    window = exp.Window(this=exp.Count(this=exp.Star()), partition_by=[col(c) for c in pk])
+    return rows.select(window.as_(PK_COUNT))
+
+
+def _check(con, scan: exp.Expression, numbered: exp.Select, actual: dict[str, tuple[str, str]],
+           schema: TargetSchema, where: str) -> SchemaReport:
+    violations = _structure(con, actual, schema)
+    checks, pk = row_checks(schema, {v.column.lower() for v in violations})
     names = [n for n, _ in actual.values()]
-    row_count, found = _row_pass(con, scan, numbered, names, pk, checks, path)
+    row_count, found = _row_pass(con, scan, numbered, names, pk, checks, where)
     return SchemaReport(row_count, violations + found)
 
 
-def _read_parquet(path: str | Path, *options: exp.Expression) -> exp.Expression:
+def _from(table: exp.Expression) -> exp.Expression:
+    return table if isinstance(table, (exp.Table, exp.Subquery)) else exp.Table(this=table)
+
+
+def read_parquet(path: str | Path, *options: exp.Expression) -> exp.Expression:
     return exp.Anonymous(this="read_parquet", expressions=[exp.Literal.string(str(path)), *options])
 
 
-def _numbered(path: str | Path, *, clash: bool) -> exp.Select:
+def numbered_parquet(path: str | Path, actual: dict[str, tuple[str, str]]) -> exp.Select:
     """Every column of the file plus ROW, the row's 0-based position in the file."""
-    if clash:  # the file's own `file_row_number` column hides DuckDB's
-        position = exp.Window(this=exp.RowNumber()) - exp.convert(1)
-        return exp.select(exp.Star(), position.as_(ROW)).from_(exp.Table(this=_read_parquet(path)))
+    if FILE_ROW_NUMBER in actual:  # the file's own `file_row_number` column hides DuckDB's
+        return numbered_scan(read_parquet(path))
     option = exp.EQ(this=exp.var(FILE_ROW_NUMBER), expression=exp.true())
-    scan = exp.Table(this=_read_parquet(path, option))
+    scan = exp.Table(this=read_parquet(path, option))
     return exp.select(exp.Star(), exp.column(FILE_ROW_NUMBER).as_(ROW)).from_(scan)
+
+
+def numbered_scan(table: exp.Expression) -> exp.Select:
+    """Every column plus ROW numbered in scan order (DuckDB streams a plain scan in order)."""
+    position = exp.Window(this=exp.RowNumber()) - exp.convert(1)
+    return exp.select(exp.Star(), position.as_(ROW)).from_(_from(table.copy()))
 
 
 def _structure(con, actual: dict[str, tuple[str, str]], schema: TargetSchema) -> list[Violation]:
@@ -178,7 +237,7 @@ def _detail(kind: str, column: TargetColumn) -> str:
 
 def _row_pass(
     con, scan: exp.Expression, numbered: exp.Select, names: list[str], pk: list[str],
-    checks: list[_Check], path: str | Path,
+    checks: list[_Check], path: str,
 ) -> tuple[int, list[Violation]]:
     """Counts in one hash-aggregate scan; a second, costlier scan only when something broke."""
     try:
@@ -199,7 +258,7 @@ def _clean_scan(con, scan: exp.Expression, pk: list[str], checks: list[_Check]) 
     if pk:
         key = exp.Struct(expressions=[col(c) for c in pk])
         aggregates.append(exp.Count(this=exp.Distinct(expressions=[key])))
-    query = exp.select(*aggregates).from_(exp.Table(this=scan))
+    query = exp.select(*aggregates).from_(_from(scan.copy()))
     result = con.execute(query.sql(dialect=DIALECT)).fetchall()[0]
     rows = result[0]
     broken = any(result[1:1 + len(row_checks)])
@@ -211,10 +270,7 @@ def _violation_scan(
     con, numbered: exp.Select, names: list[str], pk: list[str], checks: list[_Check]
 ) -> tuple[int, list[Violation]]:
     """Exact counts and the first sample rows per check (min_by keeps memory bounded)."""
-    rows = exp.select(exp.Star()).from_(numbered.subquery("f"))
-    if pk:
-        window = exp.Window(this=exp.Count(this=exp.Star()), partition_by=[col(c) for c in pk])
-        rows = rows.select(window.as_(PK_COUNT))
+    rows = with_key_counts(exp.select(exp.Star()).from_(numbered.subquery("f")), pk)
     sample = exp.Struct(expressions=[
         exp.PropertyEQ(this=exp.to_identifier(n, quoted=True), expression=col(n)) for n in names
     ])
@@ -236,11 +292,11 @@ def _violation_scan(
     return result[0], found
 
 
-def _cannot_check(con, scan: exp.Expression, checks: list[_Check], path: str | Path,
+def _cannot_check(con, scan: exp.Expression, checks: list[_Check], path: str,
                   error: duckdb.Error) -> ConfigError:
     """Blame the declared constraint DuckDB cannot evaluate (an RE2-invalid pattern, an
     accepted value of the wrong type), probing each one on the first row; else the file."""
-    first_row = exp.select("*").from_(exp.Table(this=scan.copy())).limit(1).subquery("r")
+    first_row = exp.select("*").from_(_from(scan.copy())).limit(1).subquery("r")
     for check in checks:
         if not check.field:
             continue
@@ -250,4 +306,4 @@ def _cannot_check(con, scan: exp.Expression, checks: list[_Check], path: str | P
         except duckdb.Error as e:
             return ConfigError(f"cannot be checked: {first_line(e)}", field=check.field, value=check.value)
     return ConfigError(f"constraints cannot be checked: {first_line(error)}", field="target_schema",
-                       value=str(path))
+                       value=path)

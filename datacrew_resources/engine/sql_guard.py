@@ -1,8 +1,9 @@
 """The gate every piece of SQL text from a spec or an LLM passes before it reaches DuckDB.
 
-Three entry points, all raising `ConfigError` that names the offender:
+Four entry points, all raising `ConfigError` that names the offender:
 
 - `check_expression`: one scalar/aggregate expression (filter, derive, aggregate);
+- `check_ordering`: one ORDER BY term, an expression with ASC/DESC/NULLS (dedupe order);
 - `check_type`: one DuckDB type name (cast rules, target schema);
 - `check_query`: one whole SELECT that may read only the registered relations.
 
@@ -54,6 +55,8 @@ DENIED_FUNCTIONS = frozenset(
 DENIED_PREFIXES = ("read_", "__internal", "parquet_", "duckdb_", "pragma_")
 # Keyword forms sqlglot renders as NAME(...) that are not in duckdb_functions().
 SPECIAL_FORMS = frozenset({"cast", "try_cast", "extract", "coalesce", "if", "grouping"})
+# How a source key reads as a table name; anything else with a path character is a path.
+SOURCE_KEY = re.compile(r"^[a-z][a-z0-9_]*/[a-z][a-z0-9_]*$", re.IGNORECASE)
 _HEAD = re.compile(r'^"?([A-Za-z_][A-Za-z0-9_]*)"?\s*\(')
 
 
@@ -83,6 +86,19 @@ def _tokens(text: str, err) -> list:
 
 def _parse_one(text: str, err) -> exp.Expression:
     """Parse exactly one statement; reject statement keywords before sqlglot guesses."""
+    _split_statements(text, err)
+    try:
+        parsed = sqlglot.parse(text, read=DIALECT)
+    except ParseError as e:
+        raise err(f"is not valid DuckDB SQL ({first_line(e)})") from None
+    if len(parsed) != 1 or parsed[0] is None:
+        raise err(f"exactly one statement expected, found {len(parsed)}")
+    return parsed[0]
+
+
+def _split_statements(text: str, err) -> None:
+    """Tokenise (comments are gone then) and require one statement that does not start
+    with a statement keyword, in any case (`cOpY`)."""
     statements: list[list] = [[]]
     for token in _tokens(text, err):
         if token.token_type == TokenType.SEMICOLON:
@@ -96,13 +112,6 @@ def _parse_one(text: str, err) -> exp.Expression:
             raise err(f"{keyword} statement is not allowed")
     if len(statements) != 1:
         raise err(f"exactly one statement expected, found {len(statements)}")
-    try:
-        parsed = sqlglot.parse(text, read=DIALECT)
-    except ParseError as e:
-        raise err(f"is not valid DuckDB SQL ({first_line(e)})") from None
-    if len(parsed) != 1 or parsed[0] is None:
-        raise err(f"exactly one statement expected, found {len(parsed)}")
-    return parsed[0]
 
 
 def _function_name(node: exp.Func) -> str | None:
@@ -151,6 +160,24 @@ def check_expression(text: str, *, field: str) -> exp.Expression:
     """Parse one SQL expression: no statements, no subqueries, only allowed functions."""
     err = _error_factory(field, text)
     tree = _parse_one(text, err)
+    _check_scalar(tree, err)
+    return tree
+
+
+def check_ordering(text: str, *, field: str) -> exp.Ordered:
+    """Parse one ORDER BY term (`expr [ASC|DESC] [NULLS FIRST|LAST]`), its expression
+    checked as `check_expression` checks one."""
+    err = _error_factory(field, text)
+    _split_statements(text, err)
+    try:
+        tree = sqlglot.parse_one(text, read=DIALECT, into=exp.Ordered)
+    except (ParseError, TokenError) as e:
+        raise err(f"is not an ORDER BY term ({first_line(e)})") from None
+    _check_scalar(tree.this, err)
+    return tree
+
+
+def _check_scalar(tree: exp.Expression, err) -> None:
     _check_no_statements(tree, err)
     _check_denied(tree, err)
     if isinstance(tree, exp.Query) or tree.find(exp.Query, exp.Subquery, exp.Table, exp.Exists):
@@ -161,7 +188,6 @@ def check_expression(text: str, *, field: str) -> exp.Expression:
     for star in tree.find_all(exp.Star):
         if not isinstance(star.parent, exp.Count):
             raise err("* is only allowed as count(*)")
-    return tree
 
 
 def check_type(text: str, *, field: str) -> exp.DataType:
@@ -188,15 +214,40 @@ def check_query(text: str, *, tables: Collection[str], field: str = "sql") -> ex
 
 
 def check_tables(tree: exp.Expression, *, tables: Collection[str], err) -> None:
-    """Every relation read must be a registered name or a CTE of this query."""
-    known = {t.lower() for t in tables} | {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+    """Every relation read must be a registered name or a CTE visible where it is read.
+
+    Visibility follows DuckDB's scoping: a CTE is seen by the body of the query that
+    defines it and by the CTEs after it (by itself only under RECURSIVE). A CTE name
+    defined in one subquery does not license the same name elsewhere, where DuckDB
+    would look it up in the catalog or as a file (`"/etc/passwd"`).
+    """
+    registered = {t.lower() for t in tables}
     for table in tree.find_all(exp.Table):
         if not isinstance(table.this, exp.Identifier):
             raise err(f"{table.this.sql(dialect=DIALECT)} in FROM is not allowed")
         if table.args.get("db") or table.args.get("catalog"):
             raise err(f"qualified table name {table.sql(dialect=DIALECT)} is not allowed")
-        if table.name.lower() in known:
+        name = table.name.lower()
+        if name in registered or name in _visible_ctes(table):
             continue
-        if re.search(r"[/\\.~]", table.name):
+        if re.search(r"[/\\.~:]", table.name) and not SOURCE_KEY.match(table.name):
             raise err(f"file path {table.name!r} used as a table is not allowed")
-        raise err(f"unknown table {table.name!r} (known: {', '.join(sorted(known))})")
+        known = sorted(registered | _visible_ctes(table))
+        raise err(f"unknown table {table.name!r} (known: {', '.join(known)})")
+
+
+def _visible_ctes(node: exp.Expression) -> set[str]:
+    """Lower-case names of the CTEs in scope at `node`."""
+    names: set[str] = set()
+    child, parent = node, node.parent
+    while parent is not None:
+        if isinstance(parent, exp.With):  # `node` is in a CTE body: the CTEs before it
+            index = next((k for k, cte in enumerate(parent.expressions) if cte is child), 0)
+            upto = index + 1 if parent.args.get("recursive") else index
+            names.update(cte.alias_or_name.lower() for cte in parent.expressions[:upto])
+        elif isinstance(parent, exp.Query):
+            with_ = parent.args.get("with_")
+            if isinstance(with_, exp.With) and child is not with_:
+                names.update(cte.alias_or_name.lower() for cte in with_.expressions)
+        child, parent = parent, parent.parent
+    return names

@@ -45,6 +45,19 @@ def compile_error(rules: list, columns: list, sources: list[str] | None = None) 
      "'nope': unknown column in warehouse/airlines"),
     ([{"join": {"source": "warehouse/airlines", "on": ["carrier"], "columns": ["nope"]}}], "rules[0].join.columns",
      "'nope': unknown column in warehouse/airlines"),
+    ([{"drop": ["origin", "nope"]}], "rules[0].drop", "'nope': unknown column"),
+    ([{"dedupe": {"keys": ["carrier", "nope"]}}], "rules[0].dedupe.keys", "'nope': unknown column"),
+    ([{"dedupe": ["nope"]}], "rules[0].dedupe.keys", "'nope': unknown column"),
+    ([{"dedupe": {"keys": ["carrier"], "order": ["id", "nope DESC"]}}], "rules[0].dedupe.order[1]",
+     "'nope DESC': unknown column 'nope'"),
+    ([{"fill_null": {"nope": 0}}], "rules[0].fill_null", "'nope': unknown column"),
+    ([{"normalize": {"trim": ["nope"]}}], "rules[0].normalize.trim", "'nope': unknown column"),
+    ([{"normalize": {"lower": ["nope"]}}], "rules[0].normalize.lower", "'nope': unknown column"),
+    ([{"normalize": {"upper": ["nope"]}}], "rules[0].normalize.upper", "'nope': unknown column"),
+    ([{"normalize": {"categories": {"nope": {"A": ["a"]}}}}], "rules[0].normalize.categories", "'nope': unknown column"),
+    ([{"normalize": {"min_max": ["nope"]}}], "rules[0].normalize.min_max", "'nope': unknown column"),
+    ([{"normalize": {"z_score": ["nope"]}}], "rules[0].normalize.z_score", "'nope': unknown column"),
+    ([{"filter": "id > 0"}, {"drop": ["nope"]}], "rules[1].drop", "'nope': unknown column"),
 ])
 def test_unknown_columns_name_the_rule_and_the_known_columns(rules, field, bad) -> None:
     message = compile_error(rules, [("id", "INTEGER")], sources=BOTH)
@@ -180,3 +193,67 @@ def test_types_parquet_cannot_store_are_rejected() -> None:
 def test_type_with_no_conversion_at_all_is_a_compile_error() -> None:
     message = compile_error([], [("carrier", "VARCHAR"), ("id", "DATE")])
     assert "target_schema.columns[1].type: 'DATE': column 'id': the rules produce INTEGER, which cannot convert to DATE" in message
+
+
+def test_unknown_column_in_a_sql_rule_names_the_rule_and_its_text() -> None:
+    message = compile_error([{"filter": "id > 0"}, {"sql": "SELECT nope FROM previous"}], [("id", "INTEGER")])
+    assert message.startswith("specs/t.yaml: rules[1].sql: 'SELECT nope FROM previous': does not bind: ")
+    assert '"nope" not found' in message
+
+
+@pytest.mark.parametrize("rules, field_value, problem", [
+    ([{"fill_null": {"distance": 1.5}}], "rules[0].fill_null.distance: 1.5", "would change to 2 as BIGINT"),
+    ([{"fill_null": {"distance": "abc"}}], "rules[0].fill_null.distance: 'abc'", "does not convert to BIGINT"),
+    ([{"fill_null": {"id": 2**40}}], "rules[0].fill_null.id: 1099511627776", "does not convert to INTEGER"),
+    ([{"fill_null": {"origin": None}}], "rules[0].fill_null.origin: None", "must not be null"),
+    ([{"fill_null": {"origin": ["a"]}}], "rules[0].fill_null.origin: ['a']",
+     "must be a string, number, boolean or date"),
+    ([{"fill_null": {"dep_delay": float("nan")}}], "rules[0].fill_null.dep_delay: nan", "must be a finite number"),
+    ([{"drop": ["id", "carrier", "origin", "dep_delay", "distance"]}], "rules[0].drop", "would drop every column"),
+    ([{"dedupe": ["carrier", "CARRIER"]}], "rules[0].dedupe.keys: 'carrier'", "column would appear twice"),
+    ([{"dedupe": {"keys": ["carrier"], "order": ["id; DROP TABLE x"]}}], "rules[0].dedupe.order[0]",
+     "DROP statement is not allowed"),
+    ([{"dedupe": {"keys": ["carrier"], "order": ["id, origin"]}}], "rules[0].dedupe.order[0]",
+     "is not an ORDER BY term"),
+    ([{"dedupe": {"keys": ["carrier"], "order": ["read_text('/etc/passwd')"]}}], "rules[0].dedupe.order[0]",
+     "table function read_text is not allowed"),
+    ([{"normalize": {"lower": ["carrier"], "upper": ["carrier"]}}], "rules[0].normalize.upper: 'carrier'",
+     "column is in both lower and upper"),
+    ([{"normalize": {"min_max": ["distance"], "z_score": ["distance"]}}], "rules[0].normalize.z_score: 'distance'",
+     "column is in both min_max and z_score"),
+    ([{"normalize": {"trim": ["origin", "ORIGIN"]}}], "rules[0].normalize.trim: 'ORIGIN'", "column is listed twice"),
+    ([{"normalize": {"trim": ["id"]}}], "rules[0].normalize.trim: 'id'", "trim needs a VARCHAR column, not INTEGER"),
+    ([{"normalize": {"categories": {"distance": {"A": ["a"]}}}}], "rules[0].normalize.categories: 'distance'",
+     "categories needs a VARCHAR column, not BIGINT"),
+    ([{"normalize": {"min_max": ["carrier"]}}], "rules[0].normalize.min_max: 'carrier'",
+     "min_max needs a numeric column, not VARCHAR"),
+    ([{"normalize": {"categories": {"origin": {"NYC": ["JFK"], "Queens": [" jfk "]}}}}],
+     "rules[0].normalize.categories.origin: ' jfk '", "variant is listed under both 'NYC' and 'Queens'"),
+    ([{"sql": "WITH previous AS (SELECT 1 AS id) SELECT * FROM previous"}], "rules[0].sql",
+     "the CTE name 'previous' is reserved"),
+    ([{"sql": 'SELECT * FROM "lake/planes"'}], "rules[0].sql", "unknown table 'lake/planes'"),
+    ([{"sql": "SELECT * FROM previous; SELECT * FROM previous"}], "rules[0].sql",
+     "exactly one statement expected, found 2"),
+])
+def test_new_rules_reject_bad_values_naming_field_and_value(rules, field_value, problem) -> None:
+    message = compile_error(rules, [("id", "INTEGER")])
+    assert message.startswith(f"specs/t.yaml: {field_value}")
+    assert problem in message
+
+
+def test_sql_rule_may_read_only_the_specs_own_sources() -> None:
+    # warehouse/airlines is registered on the platform but not listed in this spec's sources.
+    message = compile_error([{"sql": 'SELECT * FROM previous JOIN "warehouse/airlines" USING (carrier)'}],
+                            [("id", "INTEGER")])
+    assert "rules[0].sql" in message
+    assert "unknown table 'warehouse/airlines' (known: lake/flights, previous)" in message
+
+
+def test_sql_rule_sources_are_part_of_the_plan() -> None:
+    spec = make_spec([{"sql": 'SELECT p.id, a.name FROM previous p JOIN "warehouse/airlines" a USING (carrier)'}],
+                     [("id", "INTEGER"), ("name", "VARCHAR")], sources=BOTH)
+    plan = compile_spec(spec, SOURCES)
+    assert plan.source_keys == ("lake/flights", "warehouse/airlines")
+    # A sql rule that never reads the first source still starts from it (`previous`).
+    unused = make_spec([{"sql": 'SELECT name FROM "warehouse/airlines"'}], [("name", "VARCHAR")], sources=BOTH)
+    assert compile_spec(unused, SOURCES).source_keys == ("lake/flights", "warehouse/airlines")

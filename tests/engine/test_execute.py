@@ -210,3 +210,99 @@ def test_on_violation_warn_writes_output_but_contract_still_fails(engine: Engine
         update={"target_schema": nullable_broken.target_schema.model_copy(update={"on_violation": "warn"})}
     )
     assert_failure_keeps_previous_output(engine, tmp_path, strict_nulls)
+
+
+# -- on_violation: quarantine ------------------------------------------------------------
+
+def with_on_violation(spec, mode: str):
+    return spec.model_copy(update={"target_schema": spec.target_schema.model_copy(update={"on_violation": mode})})
+
+
+QUARANTINED = with_on_violation(make_spec([], [
+    {"name": "carrier", "type": "VARCHAR", "primary_key": True},
+    {"name": "id", "type": "INTEGER", "max": 4},
+    {"name": "dep_delay", "type": "DOUBLE", "nullable": False},
+]), "quarantine")
+
+
+def expected_violations(flight: dict) -> list[str]:
+    """The rules one fixture row breaks, in declared order, computed independently."""
+    shared = sum(g["carrier"] == flight["carrier"] for g in flights_as_dicts()) > 1
+    return (["max(id)"] if flight["id"] > 4 else []) + (
+        ["null(dep_delay)"] if flight["dep_delay"] is None else []) + (["primary_key(carrier)"] if shared else [])
+
+
+def test_quarantine_moves_every_breaking_row_aside_with_exact_counts(engine: Engine, tmp_path: Path) -> None:
+    result = engine.execute(QUARANTINED, engine.compile(QUARANTINED), output(tmp_path))
+    flights = flights_as_dicts()
+    bad = [f for f in flights if expected_violations(f)]
+    good = [f for f in flights if not expected_violations(f)]
+    assert (len(bad), len(good)) == (5, 1)  # AA and UA rows share keys, ids 5-6 exceed max, one null
+    assert result.record_count == len(good) and result.report.row_count == len(FLIGHTS)
+    assert result.quarantined_rows == len(bad)
+    assert result.quarantine.by_kind == {"max": 2, "null": 1, "primary_key": 4}
+    assert result.quarantine.by_rule == {"max(id)": 2, "null(dep_delay)": 1, "primary_key(carrier)": 4}
+    quarantine = tmp_path / "out" / "t.quarantine.parquet"
+    assert result.quarantine.uri == str(quarantine)
+    with duckdb.connect() as con:
+        kept = con.execute(f"SELECT carrier, id, dep_delay FROM '{output(tmp_path)}'").fetchall()
+        moved = con.execute(f"SELECT id, _violation FROM '{quarantine}'").fetchall()  # file order kept
+        types = {r[0]: r[1] for r in con.execute(f"DESCRIBE SELECT * FROM '{quarantine}'").fetchall()}
+    assert kept == [(f["carrier"], f["id"], f["dep_delay"]) for f in good]
+    assert moved == [(f["id"], expected_violations(f)) for f in bad]
+    assert types == {"carrier": "VARCHAR", "id": "INTEGER", "dep_delay": "DOUBLE", "_violation": "VARCHAR[]"}
+    assert engine.validate_output(QUARANTINED, output(tmp_path)).ok  # the main output conforms
+    data = json.loads(json.dumps(result.to_dict()))
+    assert data["quarantined_rows"] == 5 and data["quarantine"]["by_kind"]["primary_key"] == 4
+    assert sorted(p.name for p in output(tmp_path).parent.iterdir()) == ["t.parquet", "t.quarantine.parquet"]
+
+
+def test_a_composite_key_names_all_its_columns(engine: Engine, tmp_path: Path) -> None:
+    spec = with_on_violation(make_spec([], [
+        {"name": "carrier", "type": "VARCHAR", "primary_key": True},
+        {"name": "origin", "type": "VARCHAR", "primary_key": True}, ("id", "INTEGER")]), "quarantine")
+    result = engine.execute(spec, engine.compile(spec), output(tmp_path))
+    pairs = [(f["carrier"], f["origin"]) for f in flights_as_dicts()]
+    assert result.quarantined_rows == sum(pairs.count(p) > 1 for p in pairs) == 0
+    assert result.quarantine.by_rule == {}
+    spec = with_on_violation(make_spec([{"derive": {"origin": "'X'"}}], [
+        {"name": "carrier", "type": "VARCHAR", "primary_key": True},
+        {"name": "origin", "type": "VARCHAR", "primary_key": True}, ("id", "INTEGER")]), "quarantine")
+    result = engine.execute(spec, engine.compile(spec), output(tmp_path))
+    assert result.quarantine.by_rule == {"primary_key(carrier, origin)": 4}
+
+
+def test_a_clean_quarantining_run_writes_an_empty_quarantine_and_fail_mode_removes_it(
+        engine: Engine, tmp_path: Path) -> None:
+    engine.execute(QUARANTINED, engine.compile(QUARANTINED), output(tmp_path))
+    quarantine = tmp_path / "out" / "t.quarantine.parquet"
+    clean = with_on_violation(GOOD, "quarantine")
+    result = engine.execute(clean, engine.compile(clean), output(tmp_path))
+    assert result.quarantined_rows == 0 and result.quarantine.by_kind == {}
+    with duckdb.connect() as con:
+        assert con.execute(f"SELECT count(*) FROM '{quarantine}'").fetchall() == [(0,)]
+        assert "_violation" in [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM '{quarantine}'").fetchall()]
+    result = engine.execute(GOOD, engine.compile(GOOD), output(tmp_path))
+    assert result.quarantine is None and not quarantine.exists()  # a stale quarantine would mislead
+
+
+def test_quarantine_still_fails_on_values_that_cannot_convert(engine: Engine, tmp_path: Path) -> None:
+    spec = with_on_violation(make_spec([], [("origin", "INTEGER")]), "quarantine")
+    failure = assert_failure_keeps_previous_output(engine, tmp_path, spec)
+    assert "cannot convert value" in str(failure)
+
+
+def test_quarantine_still_fails_on_structure_violations() -> None:
+    from datacrew_resources.engine.schema_check import SchemaReport, Violation
+    report = SchemaReport(3, [Violation("type_mismatch", "a", 1, "is VARCHAR, declared INTEGER"),
+                              Violation("extra_column", "b", 1, "undeclared"),
+                              Violation("null", "c", 2, "nulls"), Violation("min", "d", 1, "below")])
+    assert [v.kind for v in report.failing("quarantine")] == ["type_mismatch", "extra_column"]
+    assert [v.kind for v in report.row_violations] == ["null", "min"]
+
+
+def test_a_declared_violation_column_cannot_be_quarantined() -> None:
+    from pydantic import ValidationError
+    with pytest.raises(ValidationError, match="quarantine adds a '_violation' column"):
+        make_spec([], [("_violation", "VARCHAR")]).target_schema.model_validate(
+            {"columns": [{"name": "_violation", "type": "VARCHAR"}], "on_violation": "quarantine"})

@@ -85,3 +85,48 @@ def test_settings_are_applied_and_locked(sandbox: duckdb.DuckDBPyConnection) -> 
         "SELECT current_setting('threads'), current_setting('enable_external_access'), "
         "current_setting('lock_configuration')").fetchall()[0]
     assert (threads, external, locked) == (1, False, True)
+
+
+def test_a_write_sandbox_may_write_only_its_output_location(lake, tmp_path: Path) -> None:
+    from datacrew_resources.engine.outputs import OutputLocation, Staging, sandbox_access
+
+    out = tmp_path / "out"
+    out.mkdir()
+    locations = [OutputLocation("parquet", out / "t.parquet", quarantine=True),
+                 OutputLocation("csv", out / "p", partition_by=("carrier",)),
+                 OutputLocation("warehouse", out / "w.duckdb", table="main.t")]
+    for location in locations:
+        staging = Staging.fresh(location)
+        files, dirs = sandbox_access(location, staging)
+        with open_sandbox(lake.values(), allowed_dirs=dirs, allowed_paths=files, temp_dir=tmp_path / "tmp",
+                          memory_limit="256MB", threads=1) as con:
+            con.execute(f"COPY (SELECT 1 AS a) TO '{staging.stage}' (FORMAT parquet)")
+            if location.is_directory:
+                con.execute(f"COPY (SELECT 'AA' AS carrier, 1 AS a) TO '{staging.main}' "
+                            "(FORMAT csv, PARTITION_BY (carrier))")
+            if location.is_warehouse:
+                con.execute(f"ATTACH '{location.path}' AS w")
+                con.execute("CREATE TABLE w.t AS SELECT 1 AS a")
+                con.execute("DETACH w")
+            for forbidden in (location.path, out / "sibling.parquet", out / ".t.parquet.lock"):
+                if location.is_warehouse and forbidden == location.path:
+                    continue
+                with pytest.raises(duckdb.Error):
+                    con.execute(f"COPY (SELECT 1 AS a) TO '{forbidden}' (FORMAT parquet)")
+            with pytest.raises(duckdb.Error):
+                con.execute(f"ATTACH '{out / 'other.duckdb'}' AS x")
+        assert not (out / "sibling.parquet").exists() and not (out / "other.duckdb").exists()
+
+
+def test_each_sandbox_spills_into_a_private_directory_removed_on_close(tmp_path: Path) -> None:
+    # DuckDB lets a connection write its own temp_directory whatever allowed_directories
+    # says; a private spill directory per sandbox keeps such writes from outliving it.
+    with open_sandbox([], temp_dir=tmp_path / "tmp", memory_limit="32MB", threads=1) as con:
+        spill = Path(con.execute("SELECT current_setting('temp_directory')").fetchall()[0][0])
+        assert spill.parent == tmp_path / "tmp" and spill.is_dir()
+        rows = con.execute("SELECT count(*) FROM (SELECT md5(range::VARCHAR) AS m FROM range(2000000) "
+                           "ORDER BY m)").fetchall()
+        with pytest.raises(duckdb.Error):
+            con.execute(f"COPY (SELECT 1 AS a) TO '{tmp_path / 'tmp' / 'x.parquet'}' (FORMAT parquet)")
+    assert rows == [(2000000,)]
+    assert list((tmp_path / "tmp").iterdir()) == []

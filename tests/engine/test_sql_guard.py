@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from datacrew_resources.config.errors import ConfigError
-from datacrew_resources.engine.sql_guard import check_expression, check_query, check_type
+from datacrew_resources.engine.sql_guard import check_expression, check_ordering, check_query, check_type
 
 TABLES = ["lake/flights", "warehouse/airlines"]
 
@@ -139,3 +141,46 @@ def test_types_parse(text: str) -> None:
 def test_bad_types_are_rejected(text: str) -> None:
     with pytest.raises(ConfigError, match="is not a DuckDB type"):
         check_type(text, field="rules[0].cast.x")
+
+
+@pytest.mark.parametrize("text, rendered", [
+    ("dep_delay", "dep_delay"),
+    ("dep_delay DESC", "dep_delay DESC"),
+    ("dep_delay desc nulls first", "dep_delay DESC NULLS FIRST"),
+    ("coalesce(dep_delay, 0) * -1 ASC", "COALESCE(dep_delay, 0) * -1 ASC"),
+])
+def test_ordering_terms_parse(text: str, rendered: str) -> None:
+    assert check_ordering(text, field="rules[0].dedupe.order[0]").sql(dialect="duckdb") == rendered
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("id, origin", "is not an ORDER BY term"),
+    ("id AS x", "is not an ORDER BY term"),
+    ("id; DROP TABLE x", "DROP statement is not allowed"),
+    ("read_csv('/etc/passwd') DESC", "table function read_csv is not allowed"),
+    ("(SELECT max(id) FROM \"lake/flights\")", "subqueries are not allowed"),
+])
+def test_bad_ordering_terms_are_rejected(text: str, reason: str) -> None:
+    with pytest.raises(ConfigError, match=reason):
+        check_ordering(text, field="rules[0].dedupe.order[0]")
+
+
+@pytest.mark.parametrize("text", [
+    "WITH a AS (SELECT * FROM \"lake/flights\"), b AS (SELECT * FROM a) SELECT * FROM b",
+    "WITH RECURSIVE r AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM r WHERE n < 3) SELECT * FROM r",
+    "WITH a AS (SELECT 1 AS x) SELECT * FROM (SELECT * FROM a) t WHERE x IN (SELECT x FROM a)",
+    "SELECT * FROM (WITH a AS (SELECT 1 AS x) SELECT * FROM a) t",
+])
+def test_ctes_are_known_where_duckdb_sees_them(text: str) -> None:
+    check_query(text, tables=TABLES)
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("WITH a AS (SELECT * FROM b), b AS (SELECT 1) SELECT * FROM a", "unknown table 'b'"),  # later sibling
+    ("WITH a AS (SELECT * FROM a) SELECT * FROM a", "unknown table 'a'"),  # self, not RECURSIVE
+    ("SELECT * FROM (WITH a AS (SELECT 1) SELECT 1) t, a", "unknown table 'a'"),  # other scope
+    ("SELECT * FROM \"lake/planes\"", "unknown table 'lake/planes' (known: lake/flights, warehouse/airlines)"),
+])
+def test_ctes_out_of_scope_are_unknown(text: str, reason: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(reason)):
+        check_query(text, tables=TABLES)

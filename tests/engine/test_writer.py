@@ -98,3 +98,26 @@ def test_an_interrupted_write_releases_the_lock(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
     with target_lock(target):  # would block forever if the lock were still held
         pass
+
+
+def test_a_directory_swap_interrupted_between_its_renames_is_undone_by_the_next_write(tmp_path: Path) -> None:
+    from datacrew_resources.engine.writer import ASIDE_SUFFIX, publish, remove_stale_temp_files
+
+    target = tmp_path / "t"
+    (target / "k=1").mkdir(parents=True)
+    (target / "k=1" / "data_0.parquet").write_bytes(b"old")
+    # The fallback's first rename happened (old aside), the second did not: the process died.
+    aside = temp_path_for(target, ASIDE_SUFFIX)
+    target.rename(aside)
+    half = temp_path_for(target, ".tmp.d")
+    (half / "k=2").mkdir(parents=True)
+    with target_lock(target):
+        remove_stale_temp_files(target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t"]
+    assert (target / "k=1" / "data_0.parquet").read_bytes() == b"old"
+    new = temp_path_for(target, ".tmp.d")
+    (new / "k=3").mkdir(parents=True)
+    (new / "k=3" / "data_0.parquet").write_bytes(b"new")
+    publish([(new, target)])
+    assert [p.name for p in target.iterdir()] == ["k=3"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t"]
