@@ -2,17 +2,14 @@
 
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import dagster as dg
 
 from datacrew_resources.config import QualityDefaults, TransformationSpec
-from datacrew_resources.partitions import partition_glob
 from datacrew_resources.quality import (
     QUALITY_CHECKS,
     QualityMetrics,
     measure,
-    parquet_table,
     sample_failures,
     thresholds,
 )
@@ -60,12 +57,6 @@ def _figures(metrics: QualityMetrics) -> dict[str, tuple[float, dict]]:
     }
 
 
-def _materialized(output: Path | str) -> bool:
-    """A file, or (for a partitioned asset) a glob matching at least one partition file."""
-    path = Path(output)
-    return any(path.parent.glob(path.name)) if "*" in path.name else path.exists()
-
-
 def build_quality_checks(
     *, spec: TransformationSpec, defaults: QualityDefaults
 ) -> dg.AssetChecksDefinition:
@@ -81,20 +72,18 @@ def build_quality_checks(
     def _quality(
         context: dg.AssetCheckExecutionContext, platform: PlatformResource
     ) -> Iterator[dg.AssetCheckResult]:
-        home = platform.home()
-        output = partition_glob(home, spec) if spec.partitions else home.output_path(spec.asset_key)
-        if not _materialized(output):
-            for key in context.selected_asset_check_keys:
-                yield dg.AssetCheckResult(
-                    check_name=key.name,
-                    asset_key=key.asset_key,
-                    passed=False,
-                    severity=dg.AssetCheckSeverity.ERROR,
-                    description=f"no output at {output}: materialize the asset first",
-                )
-            return
-        table = parquet_table(output)
-        with platform.duckdb_connection() as connection:
+        with platform.transformation_output(spec) as opened:
+            if opened is None:
+                for key in context.selected_asset_check_keys:
+                    yield dg.AssetCheckResult(
+                        check_name=key.name,
+                        asset_key=key.asset_key,
+                        passed=False,
+                        severity=dg.AssetCheckSeverity.ERROR,
+                        description="no output yet: materialize the asset first",
+                    )
+                return
+            connection, table = opened
             metrics = measure(connection, spec.target_schema, table)
             figures = _figures(metrics)
             failing = {name for name, (value, _) in figures.items() if value < limits[name]}

@@ -13,7 +13,7 @@ from datacrew_resources.transformation import TransformationOutcome
 
 from .metadata import column_schema, preview_markdown
 
-TRANSFORMATION_KINDS = {"crewai", "duckdb", "parquet"}
+BASE_KINDS = {"crewai", "duckdb"}
 
 
 _TIME_PARTITIONS = {
@@ -43,7 +43,7 @@ def transformation_asset(*, loaded: LoadedSpec) -> dg.AssetsDefinition:
         description=spec.description or f"{spec.type.value} transformation {spec.name}",
         group_name=spec.layer,
         owners=[spec.owner],
-        kinds=TRANSFORMATION_KINDS,
+        kinds=BASE_KINDS | {"warehouse" if spec.output.format == "warehouse" else spec.output.format},
         code_version=spec.code_version,
         tags={
             "datacrew/transformation_type": spec.type.value,
@@ -78,6 +78,7 @@ def transformation_asset(*, loaded: LoadedSpec) -> dg.AssetsDefinition:
                 "datacrew/tool_calls": dg.JsonMetadataValue(outcome.tool_calls),
                 "datacrew/token_usage": dg.JsonMetadataValue(outcome.token_usage),
                 "datacrew/execution_context": dg.JsonMetadataValue(outcome.context),
+                **_quarantine(outcome),
                 "datacrew/crew_result": dg.JsonMetadataValue(json.loads(json.dumps(outcome.crew_result, default=str))),
                 "preview": preview_markdown([c.name for c in outcome.columns], outcome.preview_rows),
                 **_column_lineage(outcome),
@@ -85,6 +86,17 @@ def transformation_asset(*, loaded: LoadedSpec) -> dg.AssetsDefinition:
         )
 
     return _transformation
+
+
+def _quarantine(outcome: TransformationOutcome) -> dict[str, object]:
+    """Rows set aside under `on_violation: quarantine`, and where they went."""
+    if outcome.quarantine is None:
+        return {}
+    return {
+        "datacrew/quarantined_rows": outcome.quarantine["rows"],
+        "datacrew/quarantine_uri": outcome.quarantine["uri"],
+        "datacrew/quarantine_by_kind": dg.JsonMetadataValue(outcome.quarantine["by_kind"]),
+    }
 
 
 def _column_lineage(outcome: TransformationOutcome) -> dict[str, dg.TableColumnLineage]:

@@ -6,13 +6,18 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 
 import dagster as dg
 import duckdb
+from sqlglot import exp
 
-from .config import Home, PlatformConfig
+from .config import Home, PlatformConfig, TransformationSpec
 from .crew import CrewAIRunner, CrewRunFailed, CrewRunner
+from .engine import Engine, outputs
 from .environment import prepare_environment
+from .partitions import partition_glob
+from .quality import parquet_table
 from .transformation import TransformationOutcome, run_transformation
 
 
@@ -45,6 +50,27 @@ class PlatformResource(dg.ConfigurableResource):
             yield connection
         finally:
             connection.close()
+
+
+    @contextmanager
+    def transformation_output(
+        self, spec: TransformationSpec
+    ) -> Iterator[tuple[duckdb.DuckDBPyConnection, exp.Expression] | None]:
+        """A connection and a table over the spec's output (every partition), or None if not yet written."""
+        home = self.home()
+        if spec.partitions:
+            if not any(Path(partition_glob(home, spec)).parent.glob("*.parquet")):
+                yield None
+                return
+            with self.duckdb_connection() as connection:
+                yield connection, parquet_table(partition_glob(home, spec))
+            return
+        engine = Engine({}, output_dir=home.outputs_dir, temp_dir=home.tmp_dir, config=self.config().engine)
+        if not outputs.exists(engine.output_location(spec)):
+            yield None
+            return
+        with engine.read_output(spec) as opened:
+            yield opened
 
 
 class CrewResource(dg.ConfigurableResource):

@@ -8,7 +8,7 @@ from .catalog.models import DatasetRecord
 from .catalog.store import CatalogStore
 from .config import Home, LoadedSpec, PlatformConfig
 from .config.platform import EngineConfig
-from .engine import Engine, SourceRef
+from .engine import Engine, SourceRef, outputs
 from .partitions import partition_glob
 
 
@@ -26,12 +26,10 @@ def record_source(record: DatasetRecord) -> SourceRef:
 def spec_source(home: Home, loaded: LoadedSpec) -> SourceRef:
     """Another transformation's output as an input; its columns are its target schema."""
     spec = loaded.spec
-    return SourceRef(
-        key=spec.key_string,
-        kind="parquet",
-        location=partition_glob(home, spec) if spec.partitions else str(home.output_path(spec.asset_key)),
-        columns=tuple((c.name, c.type) for c in spec.target_schema.columns),
-    )
+    columns = tuple((c.name, c.type) for c in spec.target_schema.columns)
+    if spec.partitions:
+        return SourceRef(key=spec.key_string, kind="parquet", location=partition_glob(home, spec), columns=columns)
+    return outputs.source_ref(spec.key_string, outputs.resolve_location(spec, home.outputs_dir), columns)
 
 
 def source_refs(home: Home, specs: list[LoadedSpec]) -> dict[str, SourceRef]:

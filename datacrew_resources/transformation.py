@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-import duckdb
 
 from .catalog.models import ColumnInfo
 from .config import ConfigError, Home
@@ -27,6 +25,7 @@ class TransformationOutcome:
     """What one crew run produced, for the materialization's metadata."""
 
     output_uri: str
+    quarantine: dict[str, Any] | None
     record_count: int
     columns: list[ColumnInfo]
     sql: str
@@ -58,7 +57,8 @@ def run_transformation(
     config = home.load_config()
     specs = home.load_specs(config)
     loaded = find_spec(specs, name)
-    spec, output = loaded.spec, home.output_path(loaded.spec.asset_key)
+    # The engine places unpartitioned outputs by their format; a Dagster partition is one file.
+    spec, output = loaded.spec, None
     if partition_key is not None:
         spec, output = scoped_spec(spec, partition_key, window), partition_file(home, spec, partition_key)
     spec_file = str(loaded.path.relative_to(home.root)) if loaded.path.is_relative_to(home.root) else str(loaded.path)
@@ -81,10 +81,11 @@ def _outcome(
     execution = workbench.execution
     if execution is None or workbench.plan is None:
         raise ConfigError("the crew finished without executing the plan", field="crew", value=workbench.spec_name)
-    columns, rows = _preview(Path(execution.output_path))
+    columns, rows = _preview(workbench)
     in_tools = sum(call.seconds for call in result.trace)
     return TransformationOutcome(
-        output_uri=execution.output_path,
+        output_uri=execution.output_uri,
+        quarantine=execution.quarantine.to_dict() if execution.quarantine else None,
         record_count=execution.record_count,
         columns=columns,
         sql=workbench.plan.sql,
@@ -103,11 +104,12 @@ def _outcome(
     )
 
 
-def _preview(path: Path) -> tuple[list[ColumnInfo], list[list[Any]]]:
-    with duckdb.connect() as connection:
-        cursor = connection.execute("SELECT * FROM read_parquet(?) LIMIT ?", [str(path), PREVIEW_ROWS])
-        rows = [list(r) for r in cursor.fetchall()]
-        names = [d[0] for d in cursor.description]
-        types = connection.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()
-    columns = [ColumnInfo(name=n, type=t[1], nullable=t[2] == "YES") for n, t in zip(names, types)]
-    return columns, rows
+def _preview(workbench: EngineWorkbench) -> tuple[list[ColumnInfo], list[list[Any]]]:
+    """The written output's columns (nullability as declared) and first rows."""
+    preview = workbench.engine.preview_output(workbench.spec, workbench.output_path, limit=PREVIEW_ROWS)
+    nullable = {c.name: c.nullable for c in workbench.spec.target_schema.columns}
+    columns = [
+        ColumnInfo(name=c["name"], type=c["type"], nullable=nullable.get(c["name"], True))
+        for c in preview["columns"]
+    ]
+    return columns, preview["rows"]

