@@ -302,7 +302,8 @@ class Engine:
 
     def _sandbox(self, refs: list[SourceRef], *dirs: Path, paths: list[Path] = ()):
         return open_sandbox(refs, allowed_dirs=dirs, allowed_paths=paths, temp_dir=self.temp_dir,
-                            memory_limit=self.config.memory_limit, threads=self.config.threads)
+                            memory_limit=self.config.memory_limit, threads=self.config.threads,
+                            max_temp_directory_size=self.config.max_temp_directory_size)
 
 
 def _from(table: exp.Expression) -> exp.Expression:

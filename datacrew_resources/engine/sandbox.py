@@ -48,6 +48,7 @@ def open_sandbox(
     temp_dir: str | Path,
     memory_limit: str = "4GB",
     threads: int = 2,
+    max_temp_directory_size: str = "20GB",
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """An in-memory connection with one view per source, named by its key, then locked."""
     refs = list(sources)
@@ -58,6 +59,7 @@ def open_sandbox(
             "memory_limit": memory_limit,
             "threads": threads,
             "temp_directory": str(spill),
+            "max_temp_directory_size": max_temp_directory_size,
             "autoinstall_known_extensions": False,
             "autoload_known_extensions": False,
         })

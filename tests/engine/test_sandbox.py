@@ -130,3 +130,15 @@ def test_each_sandbox_spills_into_a_private_directory_removed_on_close(tmp_path:
             con.execute(f"COPY (SELECT 1 AS a) TO '{tmp_path / 'tmp' / 'x.parquet'}' (FORMAT parquet)")
     assert rows == [(2000000,)]
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_the_run_limits_are_the_connection_settings(tmp_path) -> None:
+    from datacrew_resources.engine.sandbox import open_sandbox
+
+    with open_sandbox([], temp_dir=tmp_path, memory_limit="512MiB", threads=1, max_temp_directory_size="1GiB") as con:
+        settings = dict(con.execute(
+            "SELECT name, value FROM duckdb_settings() WHERE name IN ('threads', 'memory_limit', 'max_temp_directory_size')"
+        ).fetchall())
+    assert settings["threads"] == "1"
+    assert settings["memory_limit"].startswith("512")
+    assert settings["max_temp_directory_size"].startswith("1")
