@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .classification import Classification
 from .errors import ConfigError, ConfigErrors, from_pydantic
-from .spec import NAME_PATTERN, read_yaml_mapping
+from .spec import lower_snake, read_yaml_mapping
 
 CONFIG_FILE = "datacrew.yaml"
 
@@ -47,12 +47,7 @@ class SourceConfig(_Strict):
     classification: Classification = "internal"
     options: dict[str, Any] = Field(default_factory=dict)
 
-    @field_validator("name")
-    @classmethod
-    def _lower_snake(cls, value: str) -> str:
-        if not NAME_PATTERN.match(value):
-            raise ValueError("must be lowercase snake_case (a-z, 0-9, _)")
-        return value
+    _name = field_validator("name")(lower_snake)
 
     @field_validator("uri")
     @classmethod

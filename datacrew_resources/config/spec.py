@@ -31,6 +31,13 @@ SOURCE_KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]*/[a-z][a-z0-9_]*$")
 DEFAULT_LAYER = "transformed"
 
 
+def lower_snake(value: str) -> str:
+    """A name usable in asset keys and file names."""
+    if not NAME_PATTERN.match(value):
+        raise ValueError("must be lowercase snake_case (a-z, 0-9, _)")
+    return value
+
+
 class TransformationType(str, Enum):
     etl = "etl"
     aggregation = "aggregation"
@@ -335,12 +342,7 @@ class TransformationSpec(_Strict):
     layer: str = DEFAULT_LAYER
     partitions: PartitionSpec | None = None
 
-    @field_validator("name", "layer")
-    @classmethod
-    def _lower_snake(cls, value: str) -> str:
-        if not NAME_PATTERN.match(value):
-            raise ValueError("must be lowercase snake_case (a-z, 0-9, _)")
-        return value
+    _names = field_validator("name", "layer")(lower_snake)
 
     @field_validator("sources")
     @classmethod

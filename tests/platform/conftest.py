@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import dagster as dg
 import pytest
+
+from datacrew_assets.definitions import build_definitions
+from datacrew_assets.jobs import TRANSFORM_JOB
 
 from datacrew_resources.catalog.discover import discover
 from datacrew_resources.config import Home
@@ -37,3 +41,13 @@ def write_spec(home: Home, name: str, text: str) -> Path:
     path = home.root / "specs" / f"{name}.yaml"
     path.write_text(text)
     return path
+
+
+def run_assets(home: Home, *keys: str) -> dg.ExecuteInProcessResult:
+    """The transformation job for `keys` (as `layer/name`), as the UI launches it."""
+    job = build_definitions(home).resolve_job_def(TRANSFORM_JOB)
+    return job.execute_in_process(
+        instance=dg.DagsterInstance.get(),
+        asset_selection=[dg.AssetKey(k.split("/")) for k in keys],
+        raise_on_error=False,
+    )

@@ -9,7 +9,7 @@ import pytest
 from datacrew_assets.cli import main
 from datacrew_resources.catalog.store import CatalogStore
 
-from .conftest import write_spec
+from .conftest import run_assets, write_spec
 
 
 def _cli(capsys, *args: str) -> tuple[int, str, str]:
@@ -114,20 +114,11 @@ def test_usage_errors_exit_2(home, capsys):
 
 def test_bad_spec_launched_from_dagster_fails_in_the_crew_and_keeps_output(home, capsys):
     """The UI does not go through `validate`: the crew's compile step must refuse it too."""
-    import dagster as dg
-
-    from datacrew_assets.definitions import build_definitions
-    from datacrew_assets.jobs import TRANSFORM_JOB
-
     assert _cli(capsys, "materialize", "delays_by_carrier", "--home", str(home.root))[0] == 0
     output = home.output_path(["transformed", "delays_by_carrier"])
     before = output.read_bytes()
     write_spec(home, "delays_by_carrier", BAD_SPECS["copy"][0])
-    result = build_definitions(home).resolve_job_def(TRANSFORM_JOB).execute_in_process(
-        instance=dg.DagsterInstance.get(),
-        asset_selection=[dg.AssetKey(["transformed", "delays_by_carrier"])],
-        raise_on_error=False,
-    )
+    result = run_assets(home, "transformed/delays_by_carrier")
     assert not result.success
     [failure] = result.get_step_failure_events()
     description = failure.event_specific_data.user_failure_data.description

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import dagster as dg
 import pytest
 
 from datacrew_assets.cli import main
-from datacrew_assets.definitions import build_definitions
-from datacrew_assets.jobs import TRANSFORM_JOB
 from datacrew_resources.config import ConfigError
 from datacrew_resources.config.platform import EngineConfig
 from datacrew_resources.context import governed_engine
+
+from .conftest import run_assets
 
 
 def _classify_warehouse(home, level: str) -> None:
@@ -30,11 +29,7 @@ def test_data_above_the_agents_clearance_is_refused_with_the_reason(home, capsys
         "agent 'etl-architect-1' (clearance confidential) may not read restricted data"
     ) in err
     # Launched from Dagster, without `validate`, the run is refused before the crew starts.
-    result = build_definitions(home).resolve_job_def(TRANSFORM_JOB).execute_in_process(
-        instance=dg.DagsterInstance.get(),
-        asset_selection=[dg.AssetKey(["transformed", "delays_by_carrier"])],
-        raise_on_error=False,
-    )
+    result = run_assets(home, "transformed/delays_by_carrier")
     assert not result.success
     [failure] = result.get_step_failure_events()
     assert "may not read restricted data" in failure.event_specific_data.user_failure_data.description
@@ -52,10 +47,7 @@ def test_clearance_and_limits_shape_the_engine_and_are_recorded(home):
     assert context.data_governance_rules["readable"] == {"lake/flights": "internal", "warehouse/airlines": "confidential"}
     assert context.quality_thresholds == {"completeness": 0.95, "consistency": 0.98, "accuracy": 0.97}
 
-    result = build_definitions(home).resolve_job_def(TRANSFORM_JOB).execute_in_process(
-        instance=dg.DagsterInstance.get(),
-        asset_selection=[dg.AssetKey(["transformed", "delays_by_carrier"])],
-    )
+    result = run_assets(home, "transformed/delays_by_carrier")
     [event] = result.get_asset_materialization_events()
     recorded = event.materialization.metadata["datacrew/execution_context"].value
     assert recorded["agent_id"] == "etl-architect-1" and recorded["pipeline_id"] == result.run_id

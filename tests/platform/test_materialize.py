@@ -6,19 +6,8 @@ import dagster as dg
 import pytest
 
 from datacrew_assets.checks import ACCURACY, COMPLETENESS, CONSISTENCY
-from datacrew_assets.definitions import build_definitions
-from datacrew_assets.jobs import TRANSFORM_JOB
 
-from .conftest import write_spec
-
-
-def _run(home, *keys: str) -> dg.ExecuteInProcessResult:
-    job = build_definitions(home).resolve_job_def(TRANSFORM_JOB)
-    return job.execute_in_process(
-        instance=dg.DagsterInstance.get(),
-        asset_selection=[dg.AssetKey(k.split("/")) for k in keys],
-        raise_on_error=False,
-    )
+from .conftest import run_assets, write_spec
 
 
 def _checks(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:
@@ -33,7 +22,7 @@ def _materialized(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
 
 
 def test_crew_materializes_with_trace_rows_and_passing_checks(home):
-    result = _run(home, "transformed/delays_by_carrier")
+    result = run_assets(home, "transformed/delays_by_carrier")
     assert result.success
     metadata = _materialized(result)["transformed/delays_by_carrier"]
     assert metadata["dagster/row_count"].value == 16
@@ -114,7 +103,7 @@ def test_failing_checks_measure_exact_figures_and_block_only_when_blocking(home,
     not_jfk = sum(1 for r in rows if r[1] != "JFK")
     null_delays = sum(1 for r in rows if r[2] is None)
 
-    result = _run(home, "transformed/origin_carriers", "transformed/after_origin_carriers")
+    result = run_assets(home, "transformed/origin_carriers", "transformed/after_origin_carriers")
     checks = _checks(result)
     consistency = checks[("transformed/origin_carriers", CONSISTENCY)]
     assert not consistency.passed
@@ -147,7 +136,7 @@ def test_quarantine_sets_bad_rows_aside_and_records_them(home):
         copies[carrier] = copies.get(carrier, 0) + 1
     # Every copy of a repeated key, and every other row not from JFK, is set aside.
     bad = sum(1 for carrier, origin, _ in rows if copies[carrier] > 1 or origin != "JFK")
-    result = _run(home, "transformed/origin_carriers")
+    result = run_assets(home, "transformed/origin_carriers")
     assert result.success
     metadata = _materialized(result)["transformed/origin_carriers"]
     assert metadata["datacrew/quarantined_rows"].value == bad
