@@ -13,6 +13,7 @@ import duckdb
 from sqlglot import exp
 
 from .config import Home, PlatformConfig, TransformationSpec
+from .config.errors import one_line
 from .crew import CrewAIRunner, CrewRunFailed, CrewRunner
 from .engine import Engine, outputs
 from .environment import prepare_environment
@@ -101,10 +102,13 @@ class CrewResource(dg.ConfigurableResource):
         except CrewRunFailed as e:
             raise dg.Failure(
                 description=str(e),
-                metadata={"datacrew/tool_calls": dg.JsonMetadataValue([c.model_dump() for c in e.trace])},
+                metadata={
+                    "datacrew/tool_calls": dg.JsonMetadataValue([c.model_dump() for c in e.trace]),
+                    "datacrew/token_usage": dg.JsonMetadataValue(e.token_usage.model_dump()),
+                },
             ) from e
         except ValueError as e:
-            raise dg.Failure(description=" ".join(str(e).split())) from e
+            raise dg.Failure(description=one_line(str(e))) from e
         if log:
             log.info(
                 "%s: %d rows by %s in %.2fs (engine %.2fs)",

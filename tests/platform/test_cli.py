@@ -125,4 +125,5 @@ def test_bad_spec_launched_from_dagster_fails_in_the_crew_and_keeps_output(home,
     assert "\n" not in description and "COPY statement is not allowed" in description
     tools = [c["tool"] for c in failure.event_specific_data.user_failure_data.metadata["datacrew/tool_calls"].value]
     assert tools[-1] == "compile_plan" and "execute_plan" not in tools
+    assert failure.event_specific_data.user_failure_data.metadata["datacrew/token_usage"].value["total_tokens"] == 0
     assert output.read_bytes() == before
