@@ -57,12 +57,21 @@ def classifications(
 
 
 def check_clearance(agent: AgentConfig, loaded: LoadedSpec, classified: dict[str, str], *, file: str) -> None:
-    """Refuse a spec that reads data above its agent's clearance, naming the first such source."""
-    for index, key in enumerate(loaded.spec.sources):
-        level = classified.get(key, "internal")
+    """Refuse a spec that reads data above its agent's clearance, or labels its output
+    below what it reads (which would let a lower-cleared agent read it downstream)."""
+    levels = [(index, key, classified.get(key, "internal")) for index, key in enumerate(loaded.spec.sources)]
+    for index, key, level in levels:
         if not may_read(agent.clearance, level):
             raise ConfigError(
                 f"agent {agent.id!r} (clearance {agent.clearance}) may not read {level} data",
+                file=file,
+                field=f"sources[{index}]",
+                value=key,
+            )
+    for index, key, level in levels:
+        if not may_read(loaded.spec.classification, level):
+            raise ConfigError(
+                f"reads {level} data but classifies its output {loaded.spec.classification}",
                 file=file,
                 field=f"sources[{index}]",
                 value=key,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from pathlib import Path
 
@@ -11,18 +10,21 @@ from sqlglot import exp
 from .config import Home, TransformationSpec
 from .config.spec import FilterRule
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.=-]")
+PARTITION_FILES = "[!.]*.parquet"
 
 
 def partition_file(home: Home, spec: TransformationSpec, partition_key: str) -> Path:
     """`outputs/<layer>/<name>/<key>.parquet`: one file per partition, replaced atomically."""
-    safe = _UNSAFE.sub("_", partition_key)
-    return home.outputs_dir.joinpath(*spec.asset_key) / f"{safe}.parquet"
+    # Keys are safe file names: static values are validated, time keys are dates.
+    return home.outputs_dir.joinpath(*spec.asset_key) / f"{partition_key}.parquet"
 
 
 def partition_glob(home: Home, spec: TransformationSpec) -> str:
-    """Every materialized partition of the asset, as one readable relation."""
-    return str(home.outputs_dir.joinpath(*spec.asset_key) / "*.parquet")
+    """Every materialized partition of the asset, as one readable relation.
+
+    `[!.]` skips the writer's hidden temporary files, which live in the same directory.
+    """
+    return str(home.outputs_dir.joinpath(*spec.asset_key) / PARTITION_FILES)
 
 
 def scoped_spec(

@@ -17,7 +17,7 @@ from .config.errors import one_line
 from .crew import CrewAIRunner, CrewRunFailed, CrewRunner
 from .engine import Engine, outputs
 from .environment import prepare_environment
-from .partitions import partition_glob
+from .partitions import PARTITION_FILES, partition_glob
 from .quality import parquet_table
 from .transformation import TransformationOutcome, run_transformation
 
@@ -60,7 +60,7 @@ class PlatformResource(dg.ConfigurableResource):
         """A connection and a table over the spec's output (every partition), or None if not yet written."""
         home = self.home()
         if spec.partitions:
-            if not any(Path(partition_glob(home, spec)).parent.glob("*.parquet")):
+            if not any(Path(partition_glob(home, spec)).parent.glob(PARTITION_FILES)):
                 yield None
                 return
             with self.duckdb_connection() as connection:

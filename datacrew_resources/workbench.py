@@ -47,6 +47,10 @@ class EngineWorkbench:
         return self.plan.to_dict()
 
     def compile_sql(self, sql: str) -> dict[str, Any]:
+        if not self.intent_only:
+            # A spec with rules is carried out as written: SQL may not replace them.
+            raise ConfigError("this spec has rules; SQL proposals are for intent-only specs",
+                              field="sql", value=self.spec_name)
         # The guard first: it names the offence (a file read, a second statement)
         # before the compiler tries to bind anything.
         check_query(sql, tables=self.source_keys, field="sql")

@@ -302,6 +302,9 @@ class QualityThresholds(_Strict):
     )
 
 
+PARTITION_VALUE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+
+
 class PartitionSpec(_Strict):
     """Dagster partitions of a transformation: each partition is the output rows of one slice.
 
@@ -322,6 +325,10 @@ class PartitionSpec(_Strict):
             raise ValueError("time partitions need a start date")
         if self.type == "static" and not self.values:
             raise ValueError("static partitions need values")
+        unsafe = [v for v in self.values if not PARTITION_VALUE.match(v)]
+        if unsafe:
+            # Each value names a file: refuse rather than map two values to one file.
+            raise ValueError(f"values must be letters, digits, '_', '-' or '.', not {unsafe[0]!r}")
         return self
 
 
@@ -362,9 +369,12 @@ class TransformationSpec(_Strict):
             )
         # One parquet file per Dagster partition: no second layout on top of it.
         if self.output.format != "parquet" or self.output.partition_by:
-            raise ValueError("partitions need output.format parquet without partition_by")
+            raise ValueError("partitions: need output.format parquet without output.partition_by")
         if self.target_schema.on_violation == "quarantine":
-            raise ValueError("partitions cannot be combined with on_violation: quarantine")
+            raise ValueError("partitions: cannot be combined with target_schema.on_violation quarantine")
+        if not self.rules:
+            # A partition narrows the rules' result; an intent-only spec has no rules to narrow.
+            raise ValueError("partitions: need rules (an intent-only spec cannot be partitioned)")
         return self
 
     @field_validator("owner")

@@ -50,6 +50,8 @@ DENIED_FUNCTIONS = frozenset(
         "glob", "getenv", "query", "query_table", "sniff_csv", "pg_sleep", "sleep_ms",
         "write_log", "nextval", "currval", "setval", "setseed", "json_serialize_plan",
         "json_execute_serialized_sql", "parquet_scan", "unnest", "generate_series", "range",
+        # They read the sandbox's settings (allowed paths, variables) back to the caller.
+        "current_setting", "getvariable",
     }
 )
 DENIED_PREFIXES = ("read_", "__internal", "parquet_", "duckdb_", "pragma_")
@@ -207,6 +209,8 @@ def check_query(text: str, *, tables: Collection[str], field: str = "sql") -> ex
     if not isinstance(tree, (exp.Select, exp.SetOperation)):
         raise err(f"only a SELECT is allowed, not {tree.key.upper()}")
     _check_no_statements(tree, err)
+    if any(w.args.get("recursive") for w in tree.find_all(exp.With)):
+        raise err("WITH RECURSIVE is not allowed (a recursive query's size cannot be bounded)")
     _check_denied(tree, err)
     _check_known(tree, err)
     check_tables(tree, tables=tables, err=err)

@@ -89,3 +89,23 @@ def test_demo_specs_are_valid():
     assert len(paths) >= 5
     kinds = {load_spec(p).spec.type.value for p in paths}
     assert {"cleansing", "aggregation", "join", "enrichment"} <= kinds
+
+
+@pytest.mark.parametrize(
+    "partitions, expected",
+    [
+        ("{type: static, column: carrier, values: [AA, 'A A']}", "values must be letters, digits"),
+        ("{type: time, column: carrier}", "time partitions need a start date"),
+        ("{type: static, column: nowhere, values: [AA]}", "partitions.column 'nowhere' is not a target_schema column"),
+    ],
+)
+def test_bad_partitions(tmp_path, partitions, expected):
+    errors = _errors(tmp_path, VALID + f"partitions: {partitions}\n")
+    assert any(expected in line for line in errors), errors
+
+
+def test_intent_only_specs_cannot_be_partitioned(tmp_path):
+    text = VALID.split("rules:")[0] + "intent: count flights per carrier\ntarget_schema:" + VALID.split("target_schema:")[1]
+    assert load_spec(_write(tmp_path, text)).spec.rules == []
+    errors = _errors(tmp_path, text + "partitions: {type: static, column: carrier, values: [AA]}\n")
+    assert any("an intent-only spec cannot be partitioned" in line for line in errors), errors

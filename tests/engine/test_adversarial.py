@@ -382,4 +382,4 @@ def test_guard_accepts_what_the_corpus_is_a_variant_of() -> None:
                  "SELECT upper(carrier) /* a comment */ FROM \"LAKE/FLIGHTS\"",
                  'WITH "x.csv" AS (SELECT 1 AS a) SELECT * FROM "x.csv"']:
         check_query(text, tables=TABLES)
-    check_expression("'../../etc/passwd' || current_setting('threads')", field="rules[0].derive.x")
+    check_expression("'../../etc/passwd' || upper(carrier)", field="rules[0].derive.x")

@@ -38,6 +38,8 @@ def test_data_above_the_agents_clearance_is_refused_with_the_reason(home, capsys
 
 def test_clearance_and_limits_shape_the_engine_and_are_recorded(home):
     _classify_warehouse(home, "confidential")
+    spec = home.root / "specs" / "delays_by_carrier.yaml"
+    spec.write_text(spec.read_text() + "classification: confidential\n")
     config = home.load_config()
     specs = home.load_specs(config)
     loaded = next(l for l in specs if l.spec.name == "delays_by_carrier")
@@ -64,3 +66,25 @@ def test_a_lower_clearance_agent_does_not_even_see_the_source(home):
     with pytest.raises(ConfigError, match="'warehouse/airlines': unknown source"):
         engine.inspect("warehouse/airlines")
     assert engine.inspect("lake/flights")["row_count"] == 336_776
+
+
+def test_an_output_labelled_below_its_inputs_is_refused(home, capsys):
+    _classify_warehouse(home, "confidential")
+    spec = home.root / "specs" / "delays_by_carrier.yaml"
+    spec.write_text(spec.read_text() + "classification: public\n")
+    code = main(["validate", "--home", str(home.root)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "specs/delays_by_carrier.yaml: sources[0]: 'lake/flights': reads internal data but classifies its output public" in err
+
+
+def test_sql_proposals_cannot_replace_a_specs_rules(home):
+    from datacrew_resources.workbench import EngineWorkbench
+
+    config = home.load_config()
+    specs = home.load_specs(config)
+    loaded = next(l for l in specs if l.spec.name == "daily_summary")
+    engine, _ = governed_engine(home, config, specs, loaded, file="x", run_id="r", task_id="t")
+    bench = EngineWorkbench(engine, loaded.spec, output_path=None, spec_file="x")
+    with pytest.raises(ConfigError, match="SQL proposals are for intent-only specs"):
+        bench.compile_sql('SELECT 1 AS flight_date FROM "transformed/flights_clean"')

@@ -94,6 +94,12 @@ def test_static_partitions_and_checks_over_all_slices(home):
     assert rows == _raw(home, "SELECT origin, count(*) FROM flights WHERE origin = 'JFK' GROUP BY origin")
     consistency = next(e for e in result.get_asset_check_evaluations() if e.check_name == "consistency")
     assert consistency.passed and consistency.metadata["row_count"].value == 1
+    # A write in progress (the writer's hidden temp file) is never read as a partition.
+    with duckdb.connect() as con:
+        con.execute(f"COPY (SELECT 'JFK' AS origin, 1::BIGINT AS flights) TO '{folder / '.JFK.parquet.0.tmp.parquet'}'")
+    again = _materialize(home, ["transformed", "origin_delays"], "EWR")
+    consistency = next(e for e in again.get_asset_check_evaluations() if e.check_name == "consistency")
+    assert consistency.passed and consistency.metadata["row_count"].value == 2
 
 
 def test_partitioned_assets_stay_out_of_the_all_transformations_job(home):
