@@ -133,9 +133,6 @@ def compile_spec(
 
 
 def _compile(spec: TransformationSpec, sources: Mapping[str, SourceRef]) -> CompiledPlan:
-    if spec.output.partition_by:
-        raise ConfigError("partitioned output is not supported by the engine yet",
-                          field="output.partition_by", value=spec.output.partition_by)
     for k, key in enumerate(spec.sources):
         if key not in sources:
             raise ConfigError(f"unknown source (registered: {', '.join(sorted(sources))})",

@@ -166,11 +166,12 @@ def test_conversions_to_declared_types() -> None:
     assert plan.dropped_columns == ("origin", "dep_delay")
 
 
-def test_partitioned_output_is_not_supported_yet() -> None:
-    data = make_spec([], [("id", "INTEGER")]).model_dump()
+def test_partition_by_does_not_change_the_select() -> None:
+    plain = make_spec([], [("id", "INTEGER")])
+    data = plain.model_dump()
     data["output"] = {"format": "parquet", "partition_by": ["id"]}
-    with pytest.raises(ConfigError, match="output.partition_by"):
-        compile_spec(TransformationSpec.model_validate(data), SOURCES)
+    partitioned = TransformationSpec.model_validate(data)
+    assert compile_spec(partitioned, SOURCES).sql == compile_spec(plain, SOURCES).sql
 
 
 def test_engine_learns_missing_column_lists_from_the_files(engine: Engine) -> None:
