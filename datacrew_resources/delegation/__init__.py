@@ -1,0 +1,26 @@
+"""Delegation: rules, their conditions, the policy that judges each request,
+and the durable request store with its append-only audit log."""
+
+from .audit import AuditLog
+from .conditions import Condition, parse_condition, parse_conditions
+from .policy import Alternative, Decision, DelegationRequest, evaluate
+from .rules import DEFAULT_RULES, CompiledRule, compile_rules, effective_rules
+from .store import Priority, Request, RequestStore
+
+__all__ = [
+    "Alternative",
+    "AuditLog",
+    "CompiledRule",
+    "Condition",
+    "DEFAULT_RULES",
+    "Decision",
+    "DelegationRequest",
+    "Priority",
+    "Request",
+    "RequestStore",
+    "compile_rules",
+    "effective_rules",
+    "evaluate",
+    "parse_condition",
+    "parse_conditions",
+]

@@ -1,0 +1,217 @@
+"""One delegation request judged against the roster, the rules and the current workload."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from datacrew_resources.config.classification import CLASSIFICATIONS, may_read
+from datacrew_resources.config.platform import AgentConfig, DelegationRuleConfig
+
+from .conditions import MISSING, quantity
+from .rules import NO_RULE_ESCALATION, CompiledRule, compile_rules
+
+Status = Literal["allowed", "denied", "awaiting_approval"]
+
+
+@dataclass(frozen=True)
+class DelegationRequest:
+    """`requester` asks `target` to do `task_type`; `facts` feed the rule's conditions."""
+
+    requester: str
+    target: str
+    task_type: str
+    facts: Mapping[str, Any] = field(default_factory=dict)
+    resources: Mapping[str, Any] = field(default_factory=dict)
+    classifications: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """Another agent of the target's authority: `match` is its specialisation for the task type."""
+
+    agent_id: str
+    match: float
+    spare: int
+
+
+@dataclass(frozen=True)
+class Decision:
+    status: Status
+    rule: int | None
+    rule_description: str
+    reasons: tuple[str, ...]
+    escalation_path: tuple[str, ...] = ()
+    alternatives: tuple[Alternative, ...] = ()
+
+    @property
+    def allowed(self) -> bool:
+        return self.status == "allowed"
+
+
+def _roster(roster: Mapping[str, AgentConfig] | Iterable[AgentConfig]) -> dict[str, AgentConfig]:
+    return dict(roster) if isinstance(roster, Mapping) else {a.id: a for a in roster}
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else repr(value) if isinstance(value, str) else str(value)
+
+
+def _cleared(agent: AgentConfig, classifications: Iterable[str]) -> bool:
+    return all(may_read(agent.clearance, c) for c in classifications)
+
+
+def alternatives_for(
+    target: AgentConfig, request: DelegationRequest, roster: Mapping[str, AgentConfig],
+    workload: Mapping[str, int], *, check_clearance: bool,
+) -> tuple[Alternative, ...]:
+    """Other agents of the target's authority with spare capacity (and, when the rule requires
+    governance, clearance for the data touched), best first.
+
+    Ranking: highest specialisation bonus for the task type (0 when absent), then most spare
+    capacity (capacity - current tasks), then agent id.
+    """
+    found = []
+    for agent in roster.values():
+        spare = agent.capacity - workload.get(agent.id, 0)
+        if (agent.id in (target.id, request.requester) or agent.authority != target.authority or spare <= 0
+                or (check_clearance and not _cleared(agent, request.classifications))):
+            continue
+        found.append(Alternative(agent.id, float(agent.specializations.get(request.task_type, 0.0)), spare))
+    return tuple(sorted(found, key=lambda a: (-a.match, -a.spare, a.agent_id)))
+
+
+def _find_rule(rules: Sequence[CompiledRule], source: AgentConfig, target: AgentConfig,
+               task_type: str) -> tuple[CompiledRule | None, str]:
+    for rule in rules:
+        if rule.covers(source.authority, target.authority, task_type):
+            return rule, f"{rule.describe()} covers task type {task_type!r}"
+    between = [r for r in rules if r.config.from_authority == source.authority
+               and r.config.to_authority == target.authority]
+    if between:
+        return None, "; ".join(
+            f"{r.describe()} does not cover task type {task_type!r} (covers {', '.join(r.config.task_types)})"
+            for r in between)
+    return None, (f"no rule delegates from {source.authority.name} to {target.authority.name}")
+
+
+def _check_conditions(rule: CompiledRule, facts: Mapping[str, Any]) -> tuple[bool, list[str]]:
+    ok, reasons = True, []
+    for condition in rule.conditions:
+        value = condition.read(facts)
+        if value is MISSING:
+            ok = False
+            reasons.append(f"condition {condition.describe()} fails: fact {condition.key!r} missing")
+        elif condition.holds(value):
+            reasons.append(f"condition {condition.describe()} holds ({_fmt(value)})")
+        else:
+            ok = False
+            reasons.append(f"condition {condition.describe()} fails ({_fmt(value)})")
+    return ok, reasons
+
+
+def _check_resources(rule: CompiledRule, resources: Mapping[str, Any]) -> tuple[bool, list[str]]:
+    """A resource the rule does not limit is not granted by it."""
+    ok, reasons = True, []
+    for name, asked in resources.items():
+        limit = rule.limits.get(name)
+        parsed = quantity(asked)
+        if limit is None:
+            ok = False
+            reasons.append(f"resource {name} {_fmt(asked)} is not granted by the rule (it limits "
+                           f"{', '.join(rule.limits) or 'nothing'})")
+        elif parsed is None:
+            ok = False
+            reasons.append(f"resource {name} {_fmt(asked)} is not a number or duration")
+        else:
+            within = parsed[0] <= limit
+            ok = ok and within
+            configured = _fmt(rule.config.resource_limits[name])
+            verdict = "within limit" if within else "exceeds limit"
+            reasons.append(f"resource {name} {_fmt(asked)} {verdict} {configured}")
+    return ok, reasons
+
+
+def _check_governance(rule: CompiledRule, target: AgentConfig,
+                      classifications: Sequence[str]) -> tuple[bool, str]:
+    if not rule.config.data_governance_required:
+        return True, "governance not required by the rule"
+    unknown = [c for c in classifications if c not in CLASSIFICATIONS]
+    if unknown:
+        return False, f"governance: unknown classification {', '.join(map(repr, unknown))}"
+    refused = [c for c in classifications if not may_read(target.clearance, c)]
+    if refused:
+        return False, (f"governance: {target.id} clearance {target.clearance} does not cover "
+                       f"{', '.join(refused)}")
+    touched = ", ".join(classifications) or "no classified data"
+    return True, f"governance: {target.id} clearance {target.clearance} covers {touched}"
+
+
+def evaluate(
+    request: DelegationRequest,
+    *,
+    roster: Mapping[str, AgentConfig] | Iterable[AgentConfig],
+    rules: Sequence[DelegationRuleConfig] | Sequence[CompiledRule],
+    workload: Mapping[str, int],
+) -> Decision:
+    """Decide one request. Checks, in order, stopping at the first failing one: agents known,
+    applicable rule (first in order), conditions, resource limits, target capacity, governance,
+    approval. A malformed rule raises ConfigError before any decision is made."""
+    agents = _roster(roster)
+    compiled = tuple(rules) if all(isinstance(r, CompiledRule) for r in rules) else compile_rules(rules)
+    reasons: list[str] = []
+
+    def deny(reason: str, rule: CompiledRule | None = None, path: Sequence[str] | None = None,
+             alternatives: tuple[Alternative, ...] = ()) -> Decision:
+        if reason:
+            reasons.append(reason)
+        if path is None:
+            path = rule.config.escalation_path if rule else ()
+        return Decision("denied", rule.index if rule else None, rule.describe() if rule else "",
+                        tuple(reasons), tuple(path), alternatives)
+
+    unknown = [f"{role} {agent_id!r}" for role, agent_id in
+               (("requester", request.requester), ("target", request.target)) if agent_id not in agents]
+    if unknown:
+        return deny(f"unknown agent: {', '.join(unknown)}")
+    if request.requester == request.target:
+        return deny(f"{request.requester} cannot delegate to itself")
+    source, target = agents[request.requester], agents[request.target]
+    reasons.append(
+        f"agents known: {source.id} ({source.authority.name}) -> {target.id} ({target.authority.name})"
+    )
+
+    rule, why = _find_rule(compiled, source, target, request.task_type)
+    if rule is None:
+        return deny(why, path=NO_RULE_ESCALATION)
+    reasons.append(why)
+
+    for check in (_check_conditions(rule, request.facts), _check_resources(rule, request.resources)):
+        ok, lines = check
+        reasons.extend(lines)
+        if not ok:
+            return deny("", rule)
+
+    current = workload.get(target.id, 0)
+    spare = target.capacity - current
+    if spare <= 0:
+        alternatives = alternatives_for(target, request, agents, workload,
+                                        check_clearance=rule.config.data_governance_required)
+        return deny(f"target {target.id} overloaded: {current} tasks of capacity {target.capacity}",
+                    rule, alternatives=alternatives)
+    reasons.append(f"target {target.id} has spare capacity {spare} ({current} tasks of {target.capacity})")
+
+    ok, line = _check_governance(rule, target, request.classifications)
+    if not ok:
+        return deny(line, rule)
+    reasons.append(line)
+
+    if rule.config.approval_required:
+        reasons.append("approval required by the rule")
+        return Decision("awaiting_approval", rule.index, rule.describe(), tuple(reasons),
+                        tuple(rule.config.escalation_path))
+    return Decision("allowed", rule.index, rule.describe(), tuple(reasons))
+
+
+__all__ = ["Alternative", "Decision", "DelegationRequest", "alternatives_for", "evaluate"]
