@@ -28,20 +28,12 @@ from datacrew_resources.config import Home
 from datacrew_resources.engine.sandbox import open_sandbox
 from datacrew_resources.engine.schema_check import check_output
 from datacrew_resources.engine.sql_guard import check_query
-from datacrew_resources.engine.writer import copy_statement, temp_path_for
+from datacrew_resources.engine.writer import copy_statement, fsync, temp_path_for
 from datacrew_resources.quality import measure, parquet_table
 from datacrew_resources.source_refs import build_engine, source_refs
 
 from .synthetic_flights import AIRCRAFT_UTILISATION, CARRIER_MONTH, make_home, write_flights, write_warehouse
 from .transform_bench import compile_raw, run_raw
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def breakdown(home: Home, name: str, out_dir: Path) -> dict[str, float]:
@@ -80,7 +72,7 @@ def breakdown(home: Home, name: str, out_dir: Path) -> dict[str, float]:
     temp = temp_path_for(output)
     timed("execute: COPY to temp file", lambda: con.execute(copy_statement(query, temp)).fetchall())
     timed("execute: contract check (check_output)", lambda: check_output(con, temp, spec.target_schema))
-    timed("execute: fsync + rename + fsync dir", lambda: (_fsync(temp), os.replace(temp, output), _fsync(output.parent)))
+    timed("execute: fsync + rename + fsync dir", lambda: (fsync(temp), os.replace(temp, output), fsync(output.parent)))
     timed("execute: open sandbox + views", lambda: sandbox.__exit__(None, None, None))
     timed("execute: whole engine.execute", lambda: engine.execute(spec, plan, output))
     timed("validate_output (new sandbox + check_output again)", lambda: engine.validate_output(spec, output))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pytest
 
 from datacrew_assets.definitions import build_definitions
@@ -35,6 +36,15 @@ def home(tmp_path, demo_sources, monkeypatch) -> Home:
     prepare_environment(home)
     discover(home, home.load_config())
     return home
+
+
+def raw_flights(home: Home, sql: str) -> list[tuple]:
+    """`sql` over the demo's raw flights (view `flights`), read straight from the lake files."""
+    glob = str(home.root / "sources" / "lake" / "flights" / "**" / "*.parquet")
+    with duckdb.connect() as con:
+        # A view cannot take a prepared parameter; the glob is our own tmp path.
+        con.execute(f"CREATE VIEW flights AS SELECT * FROM read_parquet('{glob}', hive_partitioning=true)")
+        return con.execute(sql).fetchall()
 
 
 def write_spec(home: Home, name: str, text: str) -> Path:

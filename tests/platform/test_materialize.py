@@ -7,7 +7,7 @@ import pytest
 
 from datacrew_assets.checks import ACCURACY, COMPLETENESS, CONSISTENCY
 
-from .conftest import run_assets, write_spec
+from .conftest import raw_flights, run_assets, write_spec
 
 
 def _checks(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:
@@ -84,14 +84,7 @@ agent: etl-architect-1
 
 
 def _raw_day_one(home) -> list[tuple]:
-    import duckdb
-
-    glob = str(home.root / "sources" / "lake" / "flights" / "**" / "*.parquet")
-    with duckdb.connect() as con:
-        return con.execute(
-            "SELECT carrier, origin, dep_delay FROM read_parquet(?, hive_partitioning=true) WHERE month = 1 AND day = 1",
-            [glob],
-        ).fetchall()
+    return raw_flights(home, "SELECT carrier, origin, dep_delay FROM flights WHERE month = 1 AND day = 1")
 
 
 @pytest.mark.parametrize("blocking", ["consistency", "completeness"])

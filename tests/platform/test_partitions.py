@@ -7,7 +7,7 @@ import dagster as dg
 
 from datacrew_assets.definitions import build_definitions
 
-from .conftest import write_spec
+from .conftest import raw_flights, write_spec
 
 MONTHLY = """\
 name: carrier_months
@@ -57,13 +57,6 @@ def _materialize(home, key: list[str], partition: str) -> dg.ExecuteInProcessRes
     )
 
 
-def _raw(home, sql: str) -> list[tuple]:
-    glob = str(home.root / "sources" / "lake" / "flights" / "**" / "*.parquet")
-    with duckdb.connect() as con:
-        con.execute(f"CREATE VIEW flights AS SELECT * FROM read_parquet('{glob}', hive_partitioning=true)")
-        return con.execute(sql).fetchall()
-
-
 def test_time_partitions_write_one_slice_each(home):
     write_spec(home, "carrier_months", MONTHLY)
     defs = build_definitions(home)
@@ -80,7 +73,7 @@ def test_time_partitions_write_one_slice_each(home):
         march = con.execute(
             "SELECT carrier, flights FROM read_parquet(?) ORDER BY carrier", [str(folder / "2013-03-01.parquet")]
         ).fetchall()
-    expected = _raw(home, "SELECT carrier, count(*) FROM flights WHERE month = 3 AND dep_delay IS NOT NULL GROUP BY carrier ORDER BY carrier")
+    expected = raw_flights(home, "SELECT carrier, count(*) FROM flights WHERE month = 3 AND dep_delay IS NOT NULL GROUP BY carrier ORDER BY carrier")
     assert march == expected
 
 
@@ -91,7 +84,7 @@ def test_static_partitions_and_checks_over_all_slices(home):
     folder = home.outputs_dir / "transformed" / "origin_delays"
     with duckdb.connect() as con:
         rows = con.execute("SELECT origin, flights FROM read_parquet(?)", [str(folder / "JFK.parquet")]).fetchall()
-    assert rows == _raw(home, "SELECT origin, count(*) FROM flights WHERE origin = 'JFK' GROUP BY origin")
+    assert rows == raw_flights(home, "SELECT origin, count(*) FROM flights WHERE origin = 'JFK' GROUP BY origin")
     consistency = next(e for e in result.get_asset_check_evaluations() if e.check_name == "consistency")
     assert consistency.passed and consistency.metadata["row_count"].value == 1
     # A write in progress (the writer's hidden temp file) is never read as a partition.
