@@ -6,9 +6,11 @@ import dagster as dg
 
 from datacrew_resources.catalog.store import CatalogStore
 from datacrew_resources.config import Home
+from datacrew_resources.delegation.service import Delegation
 from datacrew_resources.resources import CrewResource, PlatformResource
 
 from .checks import build_quality_checks
+from .delegation import delegation_definitions
 from .discovered import discovered_asset_specs
 from .jobs import transformations_job
 from .transformations import transformation_asset
@@ -20,17 +22,20 @@ def build_definitions(home: Home) -> dg.Definitions:
     specs = home.load_specs(config)
     records = CatalogStore(home.catalog_path).all() if home.catalog_path.exists() else []
     transformations = [transformation_asset(loaded=loaded) for loaded in specs]
-    return dg.Definitions(
+    # One job cannot mix partitioned and unpartitioned assets: partitioned
+    # ones are materialized (and backfilled) per partition from the UI.
+    transform_job = transformations_job([dg.AssetKey(l.spec.asset_key) for l in specs if not l.spec.partitions])
+    core = dg.Definitions(
         assets=[*discovered_asset_specs(records), *transformations],
         asset_checks=[build_quality_checks(spec=l.spec, defaults=config.quality) for l in specs],
-        # One job cannot mix partitioned and unpartitioned assets: partitioned
-        # ones are materialized (and backfilled) per partition from the UI.
-        jobs=[transformations_job([dg.AssetKey(l.spec.asset_key) for l in specs if not l.spec.partitions])],
+        jobs=[transform_job],
         resources={
             "platform": PlatformResource(home_dir=str(home.root)),
             "crew": CrewResource(home_dir=str(home.root)),
         },
     )
+    delegation = Delegation(home, config, specs)
+    return dg.Definitions.merge(core, delegation_definitions(home, delegation, {transform_job.name: transform_job}))
 
 
 @dg.definitions

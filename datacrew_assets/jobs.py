@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-TRANSFORM_JOB = "materialize_transformations"
+from datacrew_resources.delegation.targets import TRANSFORM_JOB
 
 
 def transformations_job(asset_keys: list[dg.AssetKey]) -> dg.UnresolvedAssetJobDefinition:

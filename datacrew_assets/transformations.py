@@ -63,7 +63,8 @@ def transformation_asset(*, loaded: LoadedSpec) -> dg.AssetsDefinition:
         if partition_key is not None and spec.partitions.type == "time":
             window = (context.partition_time_window.start, context.partition_time_window.end)
         outcome = crew.run_transformation(
-            spec.name, log=context.log, partition_key=partition_key, window=window, run_id=context.run.run_id
+            spec.name, log=context.log, partition_key=partition_key, window=window, run_id=context.run.run_id,
+            request_id=context.run.tags.get("datacrew/request"),
         )
         return dg.MaterializeResult(
             metadata={
@@ -72,6 +73,7 @@ def transformation_asset(*, loaded: LoadedSpec) -> dg.AssetsDefinition:
                 "dagster/column_schema": column_schema(outcome.columns),
                 "datacrew/sql": dg.MarkdownMetadataValue(f"```sql\n{outcome.sql}\n```"),
                 "datacrew/agent": outcome.agent_id,
+                **_delegation(context.run.tags),
                 "datacrew/crew_seconds": round(outcome.crew_seconds, 4),
                 "datacrew/tool_seconds": round(outcome.tool_seconds, 4),
                 "datacrew/engine_seconds": round(outcome.engine_seconds, 4),
@@ -86,6 +88,12 @@ def transformation_asset(*, loaded: LoadedSpec) -> dg.AssetsDefinition:
         )
 
     return _transformation
+
+
+def _delegation(tags: dict[str, str]) -> dict[str, str]:
+    """Who delegated this run, under which rule, when the delegation gate launched it."""
+    names = ("request", "requester", "rule", "task_type")
+    return {f"datacrew/{n}": tags[f"datacrew/{n}"] for n in names if f"datacrew/{n}" in tags}
 
 
 def _quarantine(outcome: TransformationOutcome) -> dict[str, object]:

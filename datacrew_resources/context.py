@@ -84,6 +84,7 @@ def governed_engine(
     specs: list[LoadedSpec],
     loaded: LoadedSpec,
     *,
+    agent_id: str,
     file: str,
     run_id: str,
     task_id: str,
@@ -93,7 +94,7 @@ def governed_engine(
     Refuses a spec reading above the agent's clearance; the engine sees only the
     sources the agent may read, within the agent's DuckDB limits.
     """
-    agent = run_agent(config, loaded.spec.agent)
+    agent = run_agent(config, agent_id)
     classified = classifications(config, CatalogStore(home.catalog_path).all(), specs)
     check_clearance(agent, loaded, classified, file=file)
     limits = config.engine.limited_by(agent.resource_limits)

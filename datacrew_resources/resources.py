@@ -91,13 +91,16 @@ class CrewResource(dg.ConfigurableResource):
         partition_key: str | None = None,
         window: tuple[datetime, datetime] | None = None,
         run_id: str = "local",
+        request_id: str | None = None,
     ) -> TransformationOutcome:
-        """Plan, execute and validate `name` (or one partition); failures become `dg.Failure`."""
+        """Plan, execute and validate `name` (or one partition), as the delegated agent when
+        `request_id` is given; failures become `dg.Failure`."""
         home = Home.resolve(self.home_dir)
         prepare_environment(home)
         try:
             outcome = run_transformation(
-                home, name, self.build_runner(home), partition_key=partition_key, window=window, run_id=run_id
+                home, name, self.build_runner(home), partition_key=partition_key, window=window, run_id=run_id,
+                request_id=request_id,
             )
         except CrewRunFailed as e:
             raise dg.Failure(

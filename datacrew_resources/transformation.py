@@ -12,6 +12,7 @@ from .config import ConfigError, Home
 from .config.spec import find_spec
 from .context import ToolExecutionContext, governed_engine
 from .crew import CrewRunner, CrewRunResult
+from .delegation.service import Delegation, delegated_agent
 from .engine.lineage import ColumnDep, traced_lineage
 from .partitions import partition_file, scoped_spec
 from .source_refs import source_refs
@@ -49,25 +50,34 @@ def run_transformation(
     partition_key: str | None = None,
     window: tuple[datetime, datetime] | None = None,
     run_id: str = "local",
+    request_id: str | None = None,
 ) -> TransformationOutcome:
     """Plan, execute and validate one spec (or one partition of it) through the crew.
 
+    With `request_id` (a delegated run) the crew works as the request's target agent.
     Raises CrewRunFailed when the crew does not produce a valid output.
     """
     config = home.load_config()
     specs = home.load_specs(config)
     loaded = find_spec(specs, name)
+    agent_id = loaded.spec.agent
+    if request_id is not None:
+        agent_id = delegated_agent(home, config, specs, request_id, loaded.spec.key_string)
     # The engine places unpartitioned outputs by their format; a Dagster partition is one file.
     spec, output = loaded.spec, None
     if partition_key is not None:
         spec, output = scoped_spec(spec, partition_key, window), partition_file(home, spec, partition_key)
     spec_file = str(loaded.path.relative_to(home.root)) if loaded.path.is_relative_to(home.root) else str(loaded.path)
     engine, context = governed_engine(
-        home, config, specs, loaded, file=spec_file, run_id=run_id,
+        home, config, specs, loaded, agent_id=agent_id, file=spec_file, run_id=run_id,
         task_id=spec.key_string + (f"[{partition_key}]" if partition_key else ""),
     )
-    workbench = EngineWorkbench(engine, spec, output_path=output, spec_file=spec_file)
-    result = runner.run(workbench, spec_summary=spec.model_dump(mode="json"), agent_id=spec.agent)
+    # The crew's request_delegation queues a request as this run's agent, for the gate to judge.
+    workbench = EngineWorkbench(
+        engine, spec, output_path=output, spec_file=spec_file,
+        delegator=lambda **request: Delegation(home, config, specs).submit(requester=agent_id, **request),
+    )
+    result = runner.run(workbench, spec_summary=spec.model_dump(mode="json"), agent_id=agent_id)
     lineage = traced_lineage(workbench.plan, source_refs(home, specs)) if workbench.plan else None
     return _outcome(workbench, result, context, lineage)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,14 @@ class EngineWorkbench:
     A spec with rules is compiled by the engine (`compile_plan`); an intent-only
     spec gets its SQL from the agent (`compile_sql`), checked and compiled as the
     spec's one `sql` rule. `plan` is what `execute_plan` runs.
+
+    `delegator`, when given, queues a delegation request as the run's agent
+    (`delegator(target=, task_type=, priority=, facts=)` returning the stored
+    request); without one, `request_delegation` is refused.
     """
 
-    def __init__(self, engine: Engine, spec: TransformationSpec, *, output_path: Path, spec_file: str):
+    def __init__(self, engine: Engine, spec: TransformationSpec, *, output_path: Path, spec_file: str,
+                 delegator: Callable[..., Any] | None = None):
         self.engine = engine
         self.spec = spec
         self.spec_name = spec.name
@@ -29,6 +35,7 @@ class EngineWorkbench:
         self.spec_file = spec_file
         self.plan: CompiledPlan | None = None
         self.execution: ExecutionResult | None = None
+        self.delegator = delegator
 
     def inspect_dataset(self, key: str) -> dict[str, Any]:
         if key not in self.source_keys:
@@ -82,3 +89,11 @@ class EngineWorkbench:
             "warnings": [v.summary() for v in report.violations if v not in failing],
             "row_count": report.row_count,
         }
+
+    def request_delegation(self, target: str, task_type: str, priority: str = "medium",
+                           facts: dict[str, Any] | None = None) -> dict[str, Any]:
+        if self.delegator is None:
+            raise ValueError("delegation is not available in this run")
+        request = self.delegator(target=target, task_type=task_type, priority=priority, facts=facts)
+        return {"request_id": request.id, "state": request.state, "target": request.target,
+                "task_type": request.task_type}

@@ -17,6 +17,8 @@ from datacrew_resources.environment import quiet_environment
 # ~/.local/share/crewai at import time, so give the suite a home of its own.
 os.environ["HOME"] = tempfile.mkdtemp(prefix="datacrew-tests-home-")
 atexit.register(shutil.rmtree, os.environ["HOME"], ignore_errors=True)
+# Hypothesis keeps its example database in the working directory unless told otherwise.
+os.environ["HYPOTHESIS_STORAGE_DIRECTORY"] = os.path.join(os.environ["HOME"], ".hypothesis")
 quiet_environment()
 
 

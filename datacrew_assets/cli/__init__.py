@@ -9,7 +9,7 @@ import sys
 from datacrew_resources.config import ConfigError, ConfigErrors, Home
 from datacrew_resources.environment import prepare_environment
 
-from . import commands
+from . import commands, delegation
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -40,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     direction.add_argument("--upstream", action="store_true")
     direction.add_argument("--downstream", action="store_true")
     lineage.add_argument("--format", choices=["text", "json"], default="text")
+    delegation.add_parsers(sub, common)
     return parser
 
 

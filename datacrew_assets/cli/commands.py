@@ -17,6 +17,7 @@ from datacrew_resources.demo_home import install_templates
 from ..definitions import build_definitions
 from ..runs import CheckOutcome, RunReport, materialize, resolve_selection, transformation_keys
 from .lineage import ColumnGraph, column_report, column_report_lines, dependency_maps, walk
+from . import delegation
 from .validation import validate_home
 
 
@@ -28,6 +29,9 @@ def run(args: argparse.Namespace, home: Home) -> int:
         "search": search_command,
         "materialize": materialize_command,
         "lineage": lineage_command,
+        "requests": delegation.requests_command,
+        "agents": delegation.agents_command,
+        "optimize": delegation.optimize_command,
     }[args.command]
     return handler(args, home)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datacrew_resources.catalog.store import CatalogStore
 from datacrew_resources.config import ConfigError, ConfigErrors, Home
 from datacrew_resources.context import check_clearance, classifications, run_agent
+from datacrew_resources.delegation.targets import task_targets
 from datacrew_resources.source_refs import build_engine
 
 
@@ -18,6 +19,10 @@ def validate_home(home: Home) -> list[str]:
     classified = classifications(config, records, specs)
     engine = build_engine(home, config, specs)
     errors: list[ConfigError] = []
+    try:
+        task_targets(config, specs)
+    except ConfigError as e:
+        errors.append(e)
     for loaded in specs:
         spec, shown = loaded.spec, _shown(home, loaded.path)
         missing = [

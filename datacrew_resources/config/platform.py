@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .classification import Classification
+from .delegation import ApproverConfig, GateConfig, ScheduleConfig, TaskTypeConfig
 from .errors import ConfigError, ConfigErrors, from_pydantic
 from .spec import lower_snake, read_yaml_mapping
 
@@ -178,8 +179,12 @@ class PlatformConfig(_Strict):
     quality: QualityDefaults = Field(default_factory=QualityDefaults)
     llm: LLMConfig = Field(default_factory=LLMConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
+    task_types: dict[str, TaskTypeConfig] = Field(default_factory=dict)
+    approvers: list[ApproverConfig] = Field(default_factory=list)
+    schedules: list[ScheduleConfig] = Field(default_factory=list)
+    gate: GateConfig = Field(default_factory=GateConfig)
 
-    @field_validator("sources", "agents")
+    @field_validator("sources", "agents", "approvers", "schedules")
     @classmethod
     def _unique_names(cls, items: list[Any]) -> list[Any]:
         names = [getattr(item, "name", None) or getattr(item, "id") for item in items]
@@ -197,9 +202,15 @@ def load_platform_config(path: Path) -> PlatformConfig:
     shown = path.name if path.name == CONFIG_FILE else str(path)
     data = read_yaml_mapping(path, shown)
     try:
-        return PlatformConfig.model_validate(data)
+        config = PlatformConfig.model_validate(data)
     except ValidationError as e:
         raise ConfigErrors(from_pydantic(e, file=shown)) from None
+    from .delegation_checks import delegation_problems  # it imports this module
+
+    problems = delegation_problems(config, file=shown)
+    if problems:
+        raise ConfigErrors(problems)
+    return config
 
 
 __all__ = [

@@ -37,12 +37,13 @@ TaskModel = type[PlanOutput | ExecutionOutput | ValidationOutput]
 
 # Task name -> (output model, tools its agent may use). A run has one plan task
 # (rules compiled by the engine, or SQL the agent writes for an intent-only
-# spec), then execute and validate.
+# spec), then execute and validate. The quality validator may also ask a peer
+# for work (request_delegation): the request is queued for the gate, not run.
 TASKS: dict[str, tuple[TaskModel, tuple[str, ...]]] = {
     "plan_transformation": (PlanOutput, ("inspect_dataset", "compile_plan")),
     "plan_sql_transformation": (PlanOutput, ("inspect_dataset", "propose_sql")),
     "execute_transformation": (ExecutionOutput, ("execute_plan",)),
-    "validate_output": (ValidationOutput, ("validate_output",)),
+    "validate_output": (ValidationOutput, ("validate_output", "request_delegation")),
 }
 RULES_SEQUENCE = ("plan_transformation", "execute_transformation", "validate_output")
 SQL_SEQUENCE = ("plan_sql_transformation", "execute_transformation", "validate_output")
@@ -154,7 +155,8 @@ class CrewAIRunner:
         for name in sequence:
             model, tool_names = TASKS[name]
             task_config = self.tasks_config[name]
-            task_tools = [tools[tool_name] for tool_name in tool_names]
+            # build_tools leaves out request_delegation over a workbench without it.
+            task_tools = [tools[tool_name] for tool_name in tool_names if tool_name in tools]
             agent = Agent(
                 **self.agents_config[task_config["agent"]],
                 llm=build_llm(self.llm_config, storage_dir=self.storage_dir),

@@ -176,6 +176,49 @@ class ValidateOutputTool(WorkbenchTool):
         return self.workbench.validate_output()
 
 
+class DelegationArguments(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    target: str = Field(description="id of the agent asked to do the work, from the roster")
+    task_type: str = Field(
+        description="a task type configured in datacrew.yaml task_types, e.g. data_validation"
+    )
+    priority: str = Field(
+        default="medium", description="low, medium, high, critical or emergency"
+    )
+    # Free-form here, but CrewAI sends every tool schema as OpenAI "strict", which
+    # turns this into an object with no properties: a provider that enforces strict
+    # schemas can only send {} (a scripted or lenient endpoint sends what it likes).
+    facts: dict[str, Any] = Field(
+        default_factory=dict,
+        description="what the delegation rules check, e.g. {\"data_quality_threshold\": 0.95}",
+    )
+
+
+class RequestDelegationTool(WorkbenchTool):
+    name: str = "request_delegation"
+    description: str = (
+        "Ask another agent to take on a piece of work (peer collaboration), as the agent "
+        "of this run. The request is only queued: the delegation gate judges it later "
+        "against the delegation rules, and may launch it, ask for approval or deny it. "
+        "Nothing runs now and this task's own work is unchanged. Answers JSON "
+        '{"request_id", "state", "target", "task_type"}, or a line starting with ERROR: '
+        "(an unknown agent or task type: nothing was queued)."
+    )
+    args_schema: type[BaseModel] = DelegationArguments
+
+    def _operation(
+        self,
+        target: str,
+        task_type: str,
+        priority: str = "medium",
+        facts: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        return self.workbench.request_delegation(
+            target=target, task_type=task_type, priority=priority, facts=facts or {}
+        )
+
+
 def _inspect_arguments(source_keys: list[str]) -> type[BaseModel]:
     """Arguments of inspect_dataset; the keys become an enum in the tool's JSON schema."""
     return create_model(
@@ -194,7 +237,8 @@ def build_tools(
     """The tools over `workbench`, by name, all appending to `trace`.
 
     With `limits`, a tool called after the run was stopped does nothing and
-    answers `ERROR: run stopped: ...`.
+    answers `ERROR: run stopped: ...`. `request_delegation` is built only over a
+    workbench that has the operation (a stand-in may leave it out).
     """
     common: dict[str, Any] = dict(workbench=workbench, trace=trace, limits=limits)
     tools: list[WorkbenchTool] = [
@@ -206,4 +250,6 @@ def build_tools(
         ExecutePlanTool(**common),
         ValidateOutputTool(**common),
     ]
+    if callable(getattr(workbench, "request_delegation", None)):
+        tools.append(RequestDelegationTool(**common))
     return {tool.name: tool for tool in tools}

@@ -45,3 +45,18 @@ class TransformationWorkbench(Protocol):
     def validate_output(self) -> dict[str, Any]:
         """Check the written output against the target schema: `{"ok", "problems"}`."""
         ...
+
+    def request_delegation(
+        self,
+        target: str,
+        task_type: str,
+        priority: str = "medium",
+        facts: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Ask another agent for work, as the run's agent (peer collaboration).
+
+        The request is only queued: the delegation gate judges it later, and
+        nothing runs here. An unknown target or task type stores nothing.
+        Returns `{"request_id", "state", "target", "task_type"}`.
+        """
+        ...

@@ -12,7 +12,7 @@ from datacrew_resources.config.platform import AgentConfig, DelegationRuleConfig
 from .conditions import MISSING, quantity
 from .rules import NO_RULE_ESCALATION, CompiledRule, compile_rules
 
-Status = Literal["allowed", "denied", "awaiting_approval"]
+Status = Literal["allowed", "denied", "awaiting_approval", "escalated", "deferred"]
 
 
 @dataclass(frozen=True)
@@ -133,9 +133,10 @@ def _check_resources(rule: CompiledRule, resources: Mapping[str, Any]) -> tuple[
     return ok, reasons
 
 
-def _check_governance(rule: CompiledRule, target: AgentConfig,
+def _check_governance(rule: CompiledRule | None, target: AgentConfig,
                       classifications: Sequence[str]) -> tuple[bool, str]:
-    if not rule.config.data_governance_required:
+    """Without a rule (an approved escalation) governance always applies."""
+    if rule is not None and not rule.config.data_governance_required:
         return True, "governance not required by the rule"
     unknown = [c for c in classifications if c not in CLASSIFICATIONS]
     if unknown:
@@ -148,70 +149,108 @@ def _check_governance(rule: CompiledRule, target: AgentConfig,
     return True, f"governance: {target.id} clearance {target.clearance} covers {touched}"
 
 
+def derived_facts(request: DelegationRequest, source: AgentConfig, target: AgentConfig,
+                  workload: Mapping[str, int]) -> dict[str, Any]:
+    """Facts the platform knows better than the requester; they replace any the request gave.
+
+    `data_workload` is the target's load (tasks / capacity), `expertise_match` its specialisation
+    bonus for the task type (0 without one), `peer_level` whether both share an authority level.
+    """
+    return {
+        "data_workload": workload.get(target.id, 0) / target.capacity,
+        "expertise_match": float(target.specializations.get(request.task_type, 0.0)),
+        "peer_level": source.authority == target.authority,
+    }
+
+
+@dataclass(frozen=True)
+class Approval:
+    """A person's approval already given; `escalated` means it overrides the rule checks."""
+
+    by: str
+    escalated: bool = False
+
+
 def evaluate(
     request: DelegationRequest,
     *,
     roster: Mapping[str, AgentConfig] | Iterable[AgentConfig],
     rules: Sequence[DelegationRuleConfig] | Sequence[CompiledRule],
     workload: Mapping[str, int],
+    approval: Approval | None = None,
 ) -> Decision:
     """Decide one request. Checks, in order, stopping at the first failing one: agents known,
     applicable rule (first in order), conditions, resource limits, target capacity, governance,
-    approval. A malformed rule raises ConfigError before any decision is made."""
+    approval. A malformed rule raises ConfigError before any decision is made.
+
+    Outcomes follow the tutorial: a missing rule, failed conditions or exceeded limits escalate
+    (along the rule's path); an overloaded target defers with ranked alternatives; unknown agents
+    and governance refusals deny. An escalated request approved by a person skips the rule checks
+    (its approval is the decision), never the capacity or governance ones.
+    """
     agents = _roster(roster)
     compiled = tuple(rules) if all(isinstance(r, CompiledRule) for r in rules) else compile_rules(rules)
     reasons: list[str] = []
 
-    def deny(reason: str, rule: CompiledRule | None = None, path: Sequence[str] | None = None,
-             alternatives: tuple[Alternative, ...] = ()) -> Decision:
+    def end(status: Status, reason: str, rule: CompiledRule | None = None, path: Sequence[str] | None = None,
+            alternatives: tuple[Alternative, ...] = ()) -> Decision:
         if reason:
             reasons.append(reason)
         if path is None:
             path = rule.config.escalation_path if rule else ()
-        return Decision("denied", rule.index if rule else None, rule.describe() if rule else "",
+        if status == "escalated" and not path:
+            status = "denied"
+        return Decision(status, rule.index if rule else None, rule.describe() if rule else "",
                         tuple(reasons), tuple(path), alternatives)
 
     unknown = [f"{role} {agent_id!r}" for role, agent_id in
                (("requester", request.requester), ("target", request.target)) if agent_id not in agents]
     if unknown:
-        return deny(f"unknown agent: {', '.join(unknown)}")
+        return end("denied", f"unknown agent: {', '.join(unknown)}")
     if request.requester == request.target:
-        return deny(f"{request.requester} cannot delegate to itself")
+        return end("denied", f"{request.requester} cannot delegate to itself")
     source, target = agents[request.requester], agents[request.target]
     reasons.append(
         f"agents known: {source.id} ({source.authority.name}) -> {target.id} ({target.authority.name})"
     )
+    overridden = approval is not None and approval.escalated
 
     rule, why = _find_rule(compiled, source, target, request.task_type)
-    if rule is None:
-        return deny(why, path=NO_RULE_ESCALATION)
-    reasons.append(why)
+    if rule is None and not overridden:
+        return end("escalated", why, path=NO_RULE_ESCALATION)
+    reasons.append(why if rule else f"{why}; overridden by {approval.by} on escalation")
 
-    for check in (_check_conditions(rule, request.facts), _check_resources(rule, request.resources)):
-        ok, lines = check
-        reasons.extend(lines)
-        if not ok:
-            return deny("", rule)
+    if rule is not None:
+        facts = {**request.facts, **derived_facts(request, source, target, workload)}
+        for ok, lines in (_check_conditions(rule, facts), _check_resources(rule, request.resources)):
+            reasons.extend(lines)
+            if not ok and not overridden:
+                return end("escalated", "", rule)
+            if not ok:
+                reasons.append(f"overridden by {approval.by} on escalation")
 
     current = workload.get(target.id, 0)
     spare = target.capacity - current
     if spare <= 0:
-        alternatives = alternatives_for(target, request, agents, workload,
-                                        check_clearance=rule.config.data_governance_required)
-        return deny(f"target {target.id} overloaded: {current} tasks of capacity {target.capacity}",
-                    rule, alternatives=alternatives)
+        governed = rule is None or rule.config.data_governance_required
+        alternatives = alternatives_for(target, request, agents, workload, check_clearance=governed)
+        return end("deferred", f"target {target.id} overloaded: {current} tasks of capacity {target.capacity}",
+                   rule, path=(), alternatives=alternatives)
     reasons.append(f"target {target.id} has spare capacity {spare} ({current} tasks of {target.capacity})")
 
     ok, line = _check_governance(rule, target, request.classifications)
     if not ok:
-        return deny(line, rule)
+        return end("denied", line, rule, path=())
     reasons.append(line)
 
-    if rule.config.approval_required:
+    if approval is not None:
+        reasons.append(f"approved by {approval.by}")
+    elif rule is not None and rule.config.approval_required:
         reasons.append("approval required by the rule")
         return Decision("awaiting_approval", rule.index, rule.describe(), tuple(reasons),
                         tuple(rule.config.escalation_path))
-    return Decision("allowed", rule.index, rule.describe(), tuple(reasons))
+    return Decision("allowed", rule.index if rule else None, rule.describe() if rule else "", tuple(reasons))
 
 
-__all__ = ["Alternative", "Decision", "DelegationRequest", "alternatives_for", "evaluate"]
+__all__ = ["Alternative", "Approval", "Decision", "DelegationRequest", "alternatives_for", "derived_facts",
+           "evaluate"]

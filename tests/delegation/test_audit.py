@@ -6,6 +6,7 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from datacrew_resources.config.errors import ConfigError
@@ -13,11 +14,13 @@ from datacrew_resources.delegation.audit import APPEND_ONLY, AuditLog
 from datacrew_resources.delegation.store import RequestStore
 
 AT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+# What a refused statement raises, on either database.
+REFUSED = (sqlite3.DatabaseError, psycopg.DatabaseError)
 
 
 @pytest.fixture
-def log(tmp_path: Path) -> AuditLog:
-    return AuditLog(tmp_path / "control.sqlite")
+def log(location: Path | str) -> AuditLog:
+    return AuditLog(location)
 
 
 def test_record_and_entries_in_order_and_by_request(log: AuditLog) -> None:
@@ -39,48 +42,32 @@ def test_api_is_insert_only(log: AuditLog) -> None:
     assert public == {"record", "entries", "backend"}
 
 
-def _raw(log: AuditLog) -> sqlite3.Connection:
-    return sqlite3.connect(log.backend.path, isolation_level=None)
-
-
-def test_trigger_refuses_update(log: AuditLog) -> None:
+def test_trigger_refuses_update(log: AuditLog, raw) -> None:
     log.record("r1", "denied", ["no rule"], None, "policy", AT)
-    con = _raw(log)
-    try:
-        with pytest.raises(sqlite3.DatabaseError, match=APPEND_ONLY):
-            con.execute("UPDATE delegation_audit SET status = 'launched'")
-        with pytest.raises(sqlite3.DatabaseError, match=APPEND_ONLY):
-            con.execute("UPDATE delegation_audit SET reasons = '[]' WHERE request_id = 'r1'")
-    finally:
-        con.close()
+    with pytest.raises(REFUSED, match=APPEND_ONLY):
+        raw.execute("UPDATE delegation_audit SET status = 'launched'")
+    with pytest.raises(REFUSED, match=APPEND_ONLY):
+        raw.execute("UPDATE delegation_audit SET reasons = '[]' WHERE request_id = 'r1'")
     assert [(e.status, e.reasons) for e in log.entries()] == [("denied", ["no rule"])]
 
 
-def test_trigger_refuses_delete(log: AuditLog) -> None:
+def test_trigger_refuses_delete(log: AuditLog, raw) -> None:
     log.record("r1", "denied", ["no rule"], None, "policy", AT)
-    con = _raw(log)
-    try:
-        with pytest.raises(sqlite3.DatabaseError, match=APPEND_ONLY):
-            con.execute("DELETE FROM delegation_audit")
-        with pytest.raises(sqlite3.DatabaseError, match=APPEND_ONLY):
-            con.execute("DELETE FROM delegation_audit WHERE request_id = 'r1'")
-    finally:
-        con.close()
+    with pytest.raises(REFUSED, match=APPEND_ONLY):
+        raw.execute("DELETE FROM delegation_audit")
+    with pytest.raises(REFUSED, match=APPEND_ONLY):
+        raw.execute("DELETE FROM delegation_audit WHERE request_id = 'r1'")
     assert len(log.entries()) == 1
 
 
-def test_trigger_refusal_inside_a_transaction_rolls_back_the_transaction(log: AuditLog) -> None:
+def test_trigger_refusal_inside_a_transaction_rolls_back_the_transaction(log: AuditLog, raw) -> None:
     log.record("r1", "denied", ["no rule"], None, "policy", AT)
-    con = _raw(log)
-    try:
-        con.execute("BEGIN IMMEDIATE")
-        con.execute("INSERT INTO delegation_audit (request_id, status, reasons, rule, actor, at)"
-                    " VALUES ('r2', 'launched', '[]', NULL, 'x', 'now')")  # fmt: skip
-        with pytest.raises(sqlite3.DatabaseError, match=APPEND_ONLY):
-            con.execute("DELETE FROM delegation_audit WHERE request_id = 'r1'")
-        con.execute("ROLLBACK")
-    finally:
-        con.close()
+    raw.execute("BEGIN")
+    raw.execute("INSERT INTO delegation_audit (request_id, status, reasons, rule, actor, at)"
+                " VALUES ('r2', 'launched', '[]', NULL, 'x', 'now')")  # fmt: skip
+    with pytest.raises(REFUSED, match=APPEND_ONLY):
+        raw.execute("DELETE FROM delegation_audit WHERE request_id = 'r1'")
+    raw.execute("ROLLBACK")
     assert [e.request_id for e in log.entries()] == ["r1"]
 
 
@@ -99,18 +86,17 @@ def test_bad_entries_are_refused_and_nothing_written(log: AuditLog, args, needle
     assert log.entries() == []
 
 
-def test_shares_the_control_database_with_the_request_store(tmp_path: Path) -> None:
-    path = tmp_path / "state" / "control.sqlite"
-    store = RequestStore(path)
+def test_shares_the_control_database_with_the_request_store(location: Path | str, raw) -> None:
+    store = RequestStore(location)
     request = store.submit(requester="a", target="b", task_type="etl", work_target="job:etl")
     store.transition(request.id, "awaiting_approval", expected_from="pending",
                      decision={"reasons": ["approval required"], "rule": "architect->manager"})  # fmt: skip
     store.reject(request.id, "carol", "too costly")
-    entries = AuditLog(path).entries(request.id)
+    entries = AuditLog(location).entries(request.id)
     assert [(e.status, e.actor, e.reasons) for e in entries] == [
         ("awaiting_approval", "policy", ["approval required"]),
         ("rejected", "carol", ["too costly"]),
     ]
-    with sqlite3.connect(path) as con:
-        tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert {"delegation_requests", "delegation_audit"} <= tables
+    tables = ("SELECT name FROM sqlite_master WHERE type = 'table'" if isinstance(location, Path) else
+              "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")  # fmt: skip
+    assert {"delegation_requests", "delegation_audit"} <= {row[0] for row in raw.execute(tables).fetchall()}

@@ -21,7 +21,7 @@ ROSTER = [
     AgentConfig(id="collab_a", authority="PIPELINE_COLLABORATOR", capacity=2,
                 specializations={"data_transformation": 0.9}),
     AgentConfig(id="collab_b", authority="PIPELINE_COLLABORATOR", capacity=5,
-                specializations={"data_transformation": 0.5}),
+                specializations={"data_transformation": 0.5, "code_review": 0.8, "troubleshooting": 0.8}),
     AgentConfig(id="collab_c", authority="PIPELINE_COLLABORATOR", capacity=3,
                 specializations={"data_transformation": 0.9}),
     AgentConfig(id="collab_d", authority="PIPELINE_COLLABORATOR", capacity=4),
@@ -101,7 +101,7 @@ def test_peer_collaboration_allowed_without_governance():
         "agents known: collab_a (PIPELINE_COLLABORATOR) -> collab_b (PIPELINE_COLLABORATOR)",
         f"{R3} covers task type 'code_review'",
         "condition peer_level == True holds (True)",
-        "condition data_workload <= 0.8 holds (0.5)",
+        "condition data_workload <= 0.8 holds (0)",
         "condition expertise_match >= 0.7 holds (0.8)",
         "resource time '90_minutes' within limit '2_hours'",
         "target collab_b has spare capacity 5 (0 tasks of 5)",
@@ -119,25 +119,25 @@ def test_self_delegation_denied():
     assert d == Decision("denied", None, "", ("collab_a cannot delegate to itself",))
 
 
-def test_wrong_task_type_denied_with_no_rule_escalation():
+def test_wrong_task_type_escalates_along_the_no_rule_path():
     d = decide("arch", "mgr", "code_review", ARCH_FACTS)
-    assert d == Decision("denied", None, "", (
+    assert d == Decision("escalated", None, "", (
         "agents known: arch (DATA_ARCHITECT) -> mgr (PIPELINE_MANAGER)",
         f"{R0} does not cover task type 'code_review' (covers data_strategy, architecture_design, "
         "pipeline_optimization, data_governance)",
     ), ("stage_coordinator", "pipeline_manager"))
 
 
-def test_no_rule_between_authorities_denied():
+def test_no_rule_between_authorities_escalates():
     d = decide("arch", "collab_a", "data_transformation")
-    assert d.status == "denied"
+    assert d.status == "escalated"
     assert d.reasons[-1] == "no rule delegates from DATA_ARCHITECT to PIPELINE_COLLABORATOR"
     assert d.escalation_path == ("stage_coordinator", "pipeline_manager")
 
 
-def test_failing_condition_denied_with_escalation_path():
+def test_failing_condition_escalates_along_the_rule_path():
     d = decide("arch", "mgr", "data_strategy", {"data_complexity": 0.5, "business_impact": "team"})
-    assert d == Decision("denied", 0, R0, (
+    assert d == Decision("escalated", 0, R0, (
         "agents known: arch (DATA_ARCHITECT) -> mgr (PIPELINE_MANAGER)",
         f"{R0} covers task type 'data_strategy'",
         "condition data_complexity >= 0.8 fails (0.5)",
@@ -147,7 +147,7 @@ def test_failing_condition_denied_with_escalation_path():
 
 def test_sla_over_a_day_fails():
     d = decide("mgr", "coord", "pipeline_monitoring", {"pipeline_scope": True, "sla_deadline": "2_days"})
-    assert d.status == "denied"
+    assert d.status == "escalated"
     assert d.reasons[2:] == (
         "condition pipeline_scope == True holds (True)",
         "condition sla_deadline <= 24_hours fails ('2_days')",
@@ -157,7 +157,7 @@ def test_sla_over_a_day_fails():
 
 def test_missing_fact_is_a_failed_condition():
     d = decide("coord", "collab_a", "data_profiling", {"stage_scope": True})
-    assert d == Decision("denied", 2, R2, (
+    assert d == Decision("escalated", 2, R2, (
         "agents known: coord (STAGE_COORDINATOR) -> collab_a (PIPELINE_COLLABORATOR)",
         f"{R2} covers task type 'data_profiling'",
         "condition stage_scope == True holds (True)",
@@ -165,9 +165,9 @@ def test_missing_fact_is_a_failed_condition():
     ), ("pipeline_manager", "data_architect"))
 
 
-def test_resource_over_limit_denied():
+def test_resource_over_limit_escalates():
     d = decide("arch", "mgr", "architecture_design", ARCH_FACTS, {"cpu": 50, "memory": 501})
-    assert d == Decision("denied", 0, R0, (
+    assert d == Decision("escalated", 0, R0, (
         "agents known: arch (DATA_ARCHITECT) -> mgr (PIPELINE_MANAGER)",
         f"{R0} covers task type 'architecture_design'",
         "condition data_complexity >= 0.8 holds (0.9)",
@@ -187,20 +187,20 @@ def test_resource_over_limit_denied():
 )
 def test_peer_resource_refusals(resources, reason):
     d = decide("collab_a", "collab_b", "troubleshooting", PEER_FACTS, resources)
-    assert (d.status, d.reasons[-1], d.escalation_path) == ("denied", reason, ("stage_coordinator",))
+    assert (d.status, d.reasons[-1], d.escalation_path) == ("escalated", reason, ("stage_coordinator",))
 
 
-def test_overloaded_target_gets_ranked_alternatives():
+def test_overloaded_target_defers_with_ranked_alternatives():
     workload = {"collab_a": 2, "collab_c": 1, "collab_full": 1}
     d = decide("coord", "collab_a", "data_transformation", COORD_FACTS, {"cpu": 1}, ["internal"], workload)
-    assert d == Decision("denied", 2, R2, (
+    assert d == Decision("deferred", 2, R2, (
         "agents known: coord (STAGE_COORDINATOR) -> collab_a (PIPELINE_COLLABORATOR)",
         f"{R2} covers task type 'data_transformation'",
         "condition stage_scope == True holds (True)",
         "condition data_quality_threshold >= 0.85 holds (0.9)",
         "resource cpu 1 within limit 20",
         "target collab_a overloaded: 2 tasks of capacity 2",
-    ), ("pipeline_manager", "data_architect"), (
+    ), (), (
         # best match first, then most spare capacity, then id; collab_e lacks clearance for
         # internal data, collab_full has no spare capacity.
         Alternative("collab_c", 0.9, 2),
@@ -216,7 +216,7 @@ def test_overloaded_peer_alternatives_skip_requester_and_ignore_clearance():
                workload=workload, rules=[DelegationRuleConfig(
                    from_authority="PIPELINE_COLLABORATOR", to_authority="PIPELINE_COLLABORATOR",
                    task_types=["data_transformation"], data_governance_required=False)])
-    assert d.status == "denied"
+    assert d.status == "deferred"
     assert d.alternatives == (Alternative("collab_e", 0.95, 3),)
     assert d.escalation_path == ()
 
@@ -230,7 +230,7 @@ def test_governance_refusal():
         "condition data_quality_threshold >= 0.85 holds (0.9)",
         "target collab_a has spare capacity 2 (0 tasks of 2)",
         "governance: collab_a clearance internal does not cover confidential, restricted",
-    ), ("pipeline_manager", "data_architect"))
+    ))
 
 
 def test_unknown_classification_refused():
@@ -245,7 +245,7 @@ def test_first_applicable_rule_wins_and_compiled_rules_accepted():
     compiled = compile_rules([strict, *DEFAULT_RULES])
     d = decide("arch", "mgr", "data_strategy", ARCH_FACTS, rules=compiled)
     assert (d.status, d.rule, d.rule_description, d.escalation_path) == (
-        "denied", 0, "rule 0 (DATA_ARCHITECT -> PIPELINE_MANAGER)", ("cdo",))
+        "escalated", 0, "rule 0 (DATA_ARCHITECT -> PIPELINE_MANAGER)", ("cdo",))
     assert d.reasons[-1] == "condition data_complexity > 0.95 fails (0.9)"
 
 
@@ -260,3 +260,47 @@ def test_roster_may_be_a_mapping():
     d = evaluate(DelegationRequest("collab_a", "collab_b", "code_review", PEER_FACTS),
                  roster={a.id: a for a in ROSTER}, rules=DEFAULT_RULES, workload={})
     assert d.status == "allowed"
+
+
+def test_derived_facts_replace_what_the_requester_claims():
+    # collab_b carries 5 of 5 tasks: the requester's "data_workload: 0.5" is ignored.
+    d = decide("collab_a", "collab_b", "code_review", PEER_FACTS, workload={"collab_b": 5})
+    assert d.status == "escalated"
+    assert d.reasons[3] == "condition data_workload <= 0.8 fails (1)"
+    d = decide("collab_a", "collab_d", "code_review", {**PEER_FACTS, "expertise_match": 1.0})
+    assert "condition expertise_match >= 0.7 fails (0)" in d.reasons
+    assert d.status == "escalated"
+
+
+def test_escalated_approval_overrides_rule_checks_not_capacity_or_governance():
+    from datacrew_resources.delegation.policy import Approval
+
+    request = DelegationRequest("arch", "collab_a", "data_transformation", {}, {}, ("internal",))
+    d = evaluate(request, roster=ROSTER, rules=DEFAULT_RULES, workload={}, approval=Approval("dana", escalated=True))
+    assert d.status == "allowed"
+    assert d.reasons[1] == ("no rule delegates from DATA_ARCHITECT to PIPELINE_COLLABORATOR; "
+                            "overridden by dana on escalation")
+    assert d.reasons[-1] == "approved by dana"
+    full = evaluate(request, roster=ROSTER, rules=DEFAULT_RULES, workload={"collab_a": 2},
+                    approval=Approval("dana", escalated=True))
+    assert full.status == "deferred"
+    secret = DelegationRequest("arch", "collab_a", "data_transformation", {}, {}, ("restricted",))
+    refused = evaluate(secret, roster=ROSTER, rules=DEFAULT_RULES, workload={},
+                       approval=Approval("dana", escalated=True))
+    assert (refused.status, refused.reasons[-1]) == (
+        "denied", "governance: collab_a clearance internal does not cover restricted")
+
+
+def test_approval_satisfies_approval_required():
+    from datacrew_resources.delegation.policy import Approval
+
+    request = DelegationRequest("mgr", "coord", "etl_orchestration", MGR_FACTS, {}, ("internal",))
+    d = evaluate(request, roster=ROSTER, rules=DEFAULT_RULES, workload={}, approval=Approval("dana"))
+    assert (d.status, d.rule, d.reasons[-1]) == ("allowed", 1, "approved by dana")
+
+
+def test_escalation_with_no_path_is_a_denial():
+    rule = DelegationRuleConfig(from_authority="DATA_ARCHITECT", to_authority="PIPELINE_MANAGER",
+                                task_types=["data_strategy"], conditions={"data_complexity": ">= 0.8"})
+    d = decide("arch", "mgr", "data_strategy", {"data_complexity": 0.1}, rules=[rule])
+    assert (d.status, d.escalation_path) == ("denied", ())

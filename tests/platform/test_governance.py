@@ -43,7 +43,7 @@ def test_clearance_and_limits_shape_the_engine_and_are_recorded(home):
     config = home.load_config()
     specs = home.load_specs(config)
     loaded = next(l for l in specs if l.spec.name == "delays_by_carrier")
-    engine, context = governed_engine(home, config, specs, loaded, file="x", run_id="r1", task_id="t1")
+    engine, context = governed_engine(home, config, specs, loaded, agent_id=loaded.spec.agent, file="x", run_id="r1", task_id="t1")
     assert engine.config == EngineConfig(memory_limit="2GB", threads=2, max_temp_directory_size="10GB")
     assert context.security_context == {"authority": "STAGE_COORDINATOR", "clearance": "confidential"}
     assert context.data_governance_rules["readable"] == {"lake/flights": "internal", "warehouse/airlines": "confidential"}
@@ -62,7 +62,7 @@ def test_a_lower_clearance_agent_does_not_even_see_the_source(home):
     config = home.load_config()
     specs = home.load_specs(config)
     loaded = next(l for l in specs if l.spec.name == "flights_clean")  # reads only lake/flights
-    engine, _ = governed_engine(home, config, specs, loaded, file="x", run_id="r", task_id="t")
+    engine, _ = governed_engine(home, config, specs, loaded, agent_id=loaded.spec.agent, file="x", run_id="r", task_id="t")
     with pytest.raises(ConfigError, match="'warehouse/airlines': unknown source"):
         engine.inspect("warehouse/airlines")
     assert engine.inspect("lake/flights")["row_count"] == 336_776
@@ -84,7 +84,7 @@ def test_sql_proposals_cannot_replace_a_specs_rules(home):
     config = home.load_config()
     specs = home.load_specs(config)
     loaded = next(l for l in specs if l.spec.name == "daily_summary")
-    engine, _ = governed_engine(home, config, specs, loaded, file="x", run_id="r", task_id="t")
+    engine, _ = governed_engine(home, config, specs, loaded, agent_id=loaded.spec.agent, file="x", run_id="r", task_id="t")
     bench = EngineWorkbench(engine, loaded.spec, output_path=None, spec_file="x")
     with pytest.raises(ConfigError, match="SQL proposals are for intent-only specs"):
         bench.compile_sql('SELECT 1 AS flight_date FROM "transformed/flights_clean"')

@@ -1,0 +1,149 @@
+"""Delegation in Dagster: task-type jobs, the gate sensor, the workload ledger and policy-checked schedules.
+
+The gate sensor is the only thing that launches delegated crew work (the
+architecture's invariant 1): schedules submit requests and leave the launch to
+it, so every run has a policy decision in the audit log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import dagster as dg
+
+from datacrew_resources.config import Home
+from datacrew_resources.delegation.gate import RunInfo, gate_tick
+from datacrew_resources.delegation.service import Delegation
+from datacrew_resources.delegation.store import FAILED, LAUNCHED, RUNNING, SUCCEEDED
+from datacrew_resources.delegation.targets import TaskTarget
+
+GATE_SENSOR = "delegation_gate"
+REQUEST_TAG = "datacrew/request"
+# Runs looked up per instance query during reconciliation.
+_LOOKUP_CHUNK = 500
+
+
+def task_type_jobs(targets: Mapping[str, TaskTarget]) -> list[dg.UnresolvedAssetJobDefinition]:
+    """A job for each task type that lists its own assets (others reuse an existing job)."""
+    return [
+        dg.define_asset_job(
+            target.job_name,
+            selection=dg.AssetSelection.assets(*[dg.AssetKey(k) for k in target.asset_keys]),
+            description=f"Delegated task type {target.task_type}: {target.describe()}",
+        )
+        for target in targets.values() if target.defines_job
+    ]
+
+
+def instance_runs(instance: dg.DagsterInstance):
+    """A RunLookup over the instance: the newest run tagged with each request id."""
+
+    def lookup(request_ids: Sequence[str]) -> dict[str, RunInfo]:
+        found: dict[str, RunInfo] = {}
+        for start in range(0, len(request_ids), _LOOKUP_CHUNK):
+            chunk = list(request_ids[start:start + _LOOKUP_CHUNK])
+            # Newest first, so the first run seen for a request is its latest.
+            for run in instance.get_runs(filters=dg.RunsFilter(tags={REQUEST_TAG: chunk})):
+                found.setdefault(run.tags[REQUEST_TAG], RunInfo(run.run_id, run.status.value))
+        return found
+
+    return lookup
+
+
+def gate_sensor(home: Home, jobs: Sequence[dg.UnresolvedAssetJobDefinition],
+                interval_seconds: int) -> dg.SensorDefinition:
+    """Each tick: reconcile the ledger with the instance, then judge the queue and launch."""
+
+    @dg.sensor(
+        name=GATE_SENSOR,
+        jobs=list(jobs) or None,
+        minimum_interval_seconds=interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Judges delegation requests against the rules and launches the allowed ones",
+    )
+    def _gate(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        outcome = gate_tick(Delegation(home), cursor=context.cursor or None, runs=instance_runs(context.instance))
+        for line in outcome.log:
+            context.log.info(line)
+        context.log.info(outcome.summary())
+        requests = [dg.RunRequest(run_key=l.request.id, job_name=l.job_name, tags=l.tags) for l in outcome.launches]
+        return dg.SensorResult(
+            run_requests=requests,
+            cursor=outcome.cursor or "",
+            skip_reason=None if requests else dg.SkipReason(outcome.summary()),
+        )
+
+    return _gate
+
+
+def ledger_sensor(home: Home, status: dg.DagsterRunStatus, to_state: str) -> dg.SensorDefinition:
+    """Moves a delegated run's request when the run reaches `status` (the gate reconciles misses)."""
+
+    @dg.run_status_sensor(
+        run_status=status,
+        name=f"delegation_ledger_{status.value.lower()}",
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Marks delegation requests {to_state} when their run is {status.value}",
+    )
+    def _ledger(context: dg.RunStatusSensorContext) -> None:
+        request_id = context.dagster_run.tags.get(REQUEST_TAG)
+        if not request_id:
+            return
+        store = Delegation(home).store
+        request = store.get(request_id)
+        if request is None or request.state not in (LAUNCHED, RUNNING) or request.state == to_state:
+            return
+        decision = {"status": to_state, "reasons": [f"run {context.dagster_run.run_id} is {status.value}"],
+                    "rule": None}
+        if store.transition(request_id, to_state, expected_from=request.state, decision=decision,
+                            actor="ledger", run_id=context.dagster_run.run_id):
+            context.log.info(f"{request_id}: {to_state} (run {context.dagster_run.run_id})")
+
+    return _ledger
+
+
+_LEDGER = (
+    (dg.DagsterRunStatus.STARTED, RUNNING),
+    (dg.DagsterRunStatus.SUCCESS, SUCCEEDED),
+    (dg.DagsterRunStatus.FAILURE, FAILED),
+    (dg.DagsterRunStatus.CANCELED, FAILED),
+)
+
+
+def policy_schedule(home: Home, index: int, delegation: Delegation) -> dg.ScheduleDefinition:
+    """A cron that submits one request per tick (idempotent per scheduled time) for the gate."""
+    config = delegation.config.schedules[index]
+    target = delegation.targets[config.task_type]
+
+    @dg.schedule(
+        name=config.name,
+        cron_schedule=config.cron,
+        execution_timezone=config.timezone,
+        job_name=target.job_name,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description=(f"Submits {config.task_type} from {config.requester} to {config.agent}; "
+                     "the delegation gate decides and launches"),
+    )
+    def _schedule(context: dg.ScheduleEvaluationContext) -> dg.SkipReason:
+        when = context.scheduled_execution_time.isoformat()
+        request = Delegation(home).submit(
+            requester=config.requester, target=config.agent, task_type=config.task_type,
+            priority=config.priority, facts=config.facts, resources=config.resources,
+            origin_key=f"schedule:{config.name}:{when}",
+        )
+        return dg.SkipReason(f"submitted request {request.id} ({request.state}); {GATE_SENSOR} launches it")
+
+    return _schedule
+
+
+def delegation_definitions(home: Home, delegation: Delegation,
+                           shared_jobs: Mapping[str, dg.UnresolvedAssetJobDefinition]) -> dg.Definitions:
+    """Jobs, sensors and schedules of the delegation gate for one home; `shared_jobs` are
+    jobs defined elsewhere that task types may name (they are not redefined here)."""
+    jobs = task_type_jobs(delegation.targets)
+    launched = {t.job_name for t in delegation.targets.values()}
+    targets = [*jobs, *(job for name, job in shared_jobs.items() if name in launched)]
+    sensors = [gate_sensor(home, targets, delegation.config.gate.interval_seconds)]
+    sensors += [ledger_sensor(home, status, state) for status, state in _LEDGER]
+    schedules = [policy_schedule(home, i, delegation) for i in range(len(delegation.config.schedules))]
+    return dg.Definitions(jobs=jobs, sensors=sensors, schedules=schedules)

@@ -1,0 +1,216 @@
+"""One tick of the delegation gate: reconcile the ledger, then judge the queue in batches.
+
+Free of Dagster: the sensor passes a `RunLookup` over its instance and turns the
+returned launches into `RunRequest`s with `run_key` = request id. Crash safety
+(the architecture's invariant 2) comes from the order of effects: a request
+becomes `launched` in the store (compare-and-set, with its audit entry) before
+its run request is returned, and a `launched` request whose run the instance
+does not know is returned again on the next tick. The run key makes that
+repeat harmless when the first run did get created.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .policy import Decision, DelegationRequest, evaluate
+from .service import Delegation, approval_of
+from .store import (
+    APPROVED, AWAITING_APPROVAL, DENIED, ESCALATED, FAILED, LAUNCHED, PENDING, RUNNING, SUCCEEDED, Change,
+    Priority, Request,
+)
+
+# Dagster run statuses as plain strings, so this module stays free of Dagster.
+RUN_STARTED = frozenset({"STARTING", "STARTED", "CANCELING"})
+RUN_SUCCEEDED = frozenset({"SUCCESS"})
+RUN_FAILED = frozenset({"FAILURE", "CANCELED"})
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    run_id: str
+    status: str  # a DagsterRunStatus value
+
+
+# request ids -> the run the instance holds for each (absent when it has none)
+RunLookup = Callable[[Sequence[str]], Mapping[str, RunInfo]]
+
+
+@dataclass(frozen=True)
+class Launch:
+    """A request the gate launched (or re-launches): its run request's fields."""
+
+    request: Request
+    job_name: str
+    tags: dict[str, str]
+    relaunch: bool = False
+
+
+@dataclass
+class TickOutcome:
+    launches: list[Launch] = field(default_factory=list)
+    log: list[str] = field(default_factory=list)
+    cursor: str | None = None
+    evaluated: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def count(self, what: str) -> None:
+        self.counts[what] = self.counts.get(what, 0) + 1
+
+    def summary(self) -> str:
+        parts = ", ".join(f"{n} {what}" for what, n in sorted(self.counts.items())) or "nothing to do"
+        return f"evaluated {self.evaluated}: {parts}"
+
+
+def run_tags(request: Request, decision: Mapping[str, Any] | None) -> dict[str, str]:
+    """Tags that show in the UI who asked whom, for what, under which rule."""
+    decision = decision or {}
+    tags = {
+        "datacrew/request": request.id,
+        "datacrew/requester": request.requester,
+        "datacrew/agent": request.target,
+        "datacrew/task_type": request.task_type,
+        "datacrew/priority": Priority(request.priority).name.lower(),
+        "datacrew/rule": decision.get("rule") or ("approved by " + (request.approved_by or "?")),
+    }
+    if request.origin_key:
+        tags["datacrew/origin"] = request.origin_key[:200]
+    return tags
+
+
+def _decision_record(decision: Decision) -> dict[str, Any]:
+    return {
+        "status": decision.status,
+        "reasons": list(decision.reasons),
+        "rule": decision.rule_description or None,
+        "escalation_path": list(decision.escalation_path),
+        "alternatives": [{"agent_id": a.agent_id, "match": a.match, "spare": a.spare} for a in decision.alternatives],
+    }
+
+
+# Where each policy outcome moves a request; None keeps it queued.
+_NEXT_STATE = {"allowed": LAUNCHED, "awaiting_approval": AWAITING_APPROVAL, "escalated": ESCALATED,
+               "denied": DENIED, "deferred": None}
+
+
+def _next_state(request: Request, status: str) -> str | None:
+    to = _NEXT_STATE[status]
+    # Approved work that no longer passes cannot go back to a person: it is denied.
+    if request.state == APPROVED and to in (AWAITING_APPROVAL, ESCALATED):
+        return DENIED
+    return to
+
+
+def reconcile(delegation: Delegation, runs: RunLookup, outcome: TickOutcome) -> None:
+    """Move launched/running requests to what the instance says; re-launch those without a run."""
+    store = delegation.store
+    in_flight = store.list(states=(LAUNCHED, RUNNING), limit=1_000_000)
+    if not in_flight:
+        return
+    found = runs([r.id for r in in_flight])
+    changes: list[Change] = []
+    for request in in_flight:
+        run = found.get(request.id)
+        if run is None:
+            if request.state == LAUNCHED:
+                target = delegation.targets.get(request.task_type)
+                job = target.job_name if target else request.work_target
+                outcome.launches.append(Launch(request, job, run_tags(request, request.decision), relaunch=True))
+                outcome.log.append(f"{request.id}: launched but no run found; run request repeated")
+                outcome.count("relaunched")
+            continue
+        to = (SUCCEEDED if run.status in RUN_SUCCEEDED else FAILED if run.status in RUN_FAILED
+              else RUNNING if run.status in RUN_STARTED and request.state == LAUNCHED else None)
+        if to is None:
+            continue
+        reason = f"run {run.run_id} is {run.status}"
+        changes.append(Change(request.id, (request.state,), to, fields={"run_id": run.run_id},
+                              decision={"status": to, "reasons": [reason], "rule": None}, actor="ledger"))
+    for change, won in zip(changes, store.apply(changes)):
+        if won:
+            outcome.log.append(f"{change.request_id}: {change.to_state} ({change.decision['reasons'][0]})")
+            outcome.count(change.to_state)
+
+
+def _judge(delegation: Delegation, request: Request, workload: dict[str, int]) -> Decision:
+    return evaluate(
+        DelegationRequest(request.requester, request.target, request.task_type, request.facts,
+                          request.resources, tuple(request.classifications)),
+        roster=delegation.roster, rules=delegation.rules, workload=workload, approval=approval_of(request),
+    )
+
+
+def _decide_batch(delegation: Delegation, batch: list[Request], workload: dict[str, int],
+                  room: int, outcome: TickOutcome) -> Request | None:
+    """Judge a batch in queue order, store every change in one transaction, collect launches.
+
+    Returns the last request judged; judging stops once `room` launches are taken.
+    """
+    changes: list[tuple[Change, Request, Decision]] = []
+    last = None
+    for request in batch:
+        if room <= 0:
+            break
+        last = request
+        outcome.evaluated += 1
+        decision = _judge(delegation, request, workload)
+        to = _next_state(request, decision.status)
+        previous = (request.decision or {}).get("status")
+        if to is None and previous == decision.status:
+            continue  # still waiting for capacity: nothing new to record
+        if decision.status == "allowed" and to == LAUNCHED:
+            if request.task_type not in delegation.targets:
+                decision = Decision("denied", decision.rule, decision.rule_description,
+                                    (*decision.reasons, f"task type {request.task_type!r} is no longer configured"))
+                to = DENIED
+            else:
+                workload[request.target] = workload.get(request.target, 0) + 1
+                room -= 1
+        record = _decision_record(decision)
+        changes.append((Change(request.id, (request.state,), to, decision=record, actor="gate",
+                               increment_attempts=to == LAUNCHED), request, decision))
+    results = delegation.store.apply([c for c, _, _ in changes])
+    for (change, request, decision), won in zip(changes, results):
+        if not won:
+            if change.to_state == LAUNCHED:
+                workload[request.target] -= 1
+            outcome.count("lost race")
+            continue
+        outcome.count(decision.status)
+        outcome.log.append(f"{request.id} {request.requester} -> {request.target} {request.task_type}: "
+                           f"{decision.status} ({decision.reasons[-1] if decision.reasons else ''})")
+        if change.to_state == LAUNCHED:
+            job = delegation.targets[request.task_type].job_name
+            outcome.launches.append(Launch(request, job, run_tags(request, change.decision)))
+    return last
+
+
+def gate_tick(delegation: Delegation, *, cursor: str | None, runs: RunLookup) -> TickOutcome:
+    """Reconcile, then judge pending and approved requests from `cursor` on, in priority order.
+
+    Stops after `gate.max_runs_per_tick` launches (the cursor then points after the last
+    request judged) or when the queue is exhausted (the cursor is None: the next tick starts
+    from the top, where new high-priority requests wait).
+    """
+    settings = delegation.config.gate
+    outcome = TickOutcome()
+    reconcile(delegation, runs, outcome)
+    workload = delegation.workload()
+    position = cursor or None
+    while True:
+        room = settings.max_runs_per_tick - len(outcome.launches)
+        if room <= 0:
+            outcome.cursor = position
+            return outcome
+        batch, next_position = delegation.store.pending_batch(settings.batch_size, position,
+                                                              states=(PENDING, APPROVED))
+        last = _decide_batch(delegation, batch, workload, room, outcome)
+        if last is not None and last is not batch[-1]:
+            outcome.cursor = last.cursor
+            return outcome
+        if next_position is None:
+            outcome.cursor = None
+            return outcome
+        position = next_position
