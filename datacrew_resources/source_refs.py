@@ -9,6 +9,7 @@ from .catalog.store import CatalogStore
 from .config import Home, LoadedSpec, PlatformConfig
 from .config.platform import EngineConfig
 from .engine import Engine, SourceRef, outputs
+from .engine.sources import Recorded
 from .partitions import partition_glob
 
 
@@ -20,6 +21,7 @@ def record_source(record: DatasetRecord) -> SourceRef:
         table=record.table,
         hive_partitioning=bool(record.partition_keys),
         columns=tuple((c.name, c.type) for c in record.columns),
+        recorded=Recorded(record.record_count, record.size_bytes, record.last_updated),
     )
 
 

@@ -15,7 +15,6 @@ from .crew import CrewRunner, CrewRunResult
 from .delegation.service import Delegation, delegated_agent
 from .engine.lineage import ColumnDep, traced_lineage
 from .partitions import partition_file, scoped_spec
-from .source_refs import source_refs
 from .workbench import EngineWorkbench
 
 PREVIEW_ROWS = 10
@@ -72,14 +71,18 @@ def run_transformation(
         home, config, specs, loaded, agent_id=agent_id, file=spec_file, run_id=run_id,
         task_id=spec.key_string + (f"[{partition_key}]" if partition_key else ""),
     )
-    # The crew's request_delegation queues a request as this run's agent, for the gate to judge.
-    workbench = EngineWorkbench(
-        engine, spec, output_path=output, spec_file=spec_file,
-        delegator=lambda **request: Delegation(home, config, specs).submit(requester=agent_id, **request),
-    )
-    result = runner.run(workbench, spec_summary=spec.model_dump(mode="json"), agent_id=agent_id)
-    lineage = traced_lineage(workbench.plan, source_refs(home, specs)) if workbench.plan else None
-    return _outcome(workbench, result, context, lineage)
+    # One sandbox for every engine step of the run; the runner interrupts it at the time limit.
+    with engine.session(spec, output) as session:
+        # The crew's request_delegation queues a request as this run's agent, for the gate to judge.
+        workbench = EngineWorkbench(
+            engine, spec, output_path=output, spec_file=spec_file,
+            delegator=lambda **request: Delegation(home, config, specs).submit(requester=agent_id, **request),
+            session=session,
+        )
+        result = runner.run(workbench, spec_summary=spec.model_dump(mode="json"), agent_id=agent_id)
+        # The plan reads only sources the engine holds, with the columns it compiled against.
+        lineage = traced_lineage(workbench.plan, engine.sources) if workbench.plan else None
+        return _outcome(workbench, result, context, lineage)
 
 
 def _outcome(
@@ -116,7 +119,7 @@ def _outcome(
 
 def _preview(workbench: EngineWorkbench) -> tuple[list[ColumnInfo], list[list[Any]]]:
     """The written output's columns (nullability as declared) and first rows."""
-    preview = workbench.engine.preview_output(workbench.spec, workbench.output_path, limit=PREVIEW_ROWS)
+    preview = workbench.preview(PREVIEW_ROWS)
     nullable = {c.name: c.nullable for c in workbench.spec.target_schema.columns}
     columns = [
         ColumnInfo(name=c["name"], type=c["type"], nullable=nullable.get(c["name"], True))

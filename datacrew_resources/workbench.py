@@ -10,6 +10,7 @@ from .config import TransformationSpec
 from .config.errors import ConfigError
 from .config.spec import SqlRule
 from .engine import CompiledPlan, Engine, ExecutionResult
+from .engine.session import EngineSession
 from .engine.sql_guard import check_query
 
 
@@ -23,10 +24,15 @@ class EngineWorkbench:
     `delegator`, when given, queues a delegation request as the run's agent
     (`delegator(target=, task_type=, priority=, facts=)` returning the stored
     request); without one, `request_delegation` is refused.
+
+    `session` (`engine.session(spec, output_path)`, which the caller closes) runs every
+    step in one sandbox and makes the run interruptible (`interrupt`, which the crew
+    runner calls at its time limit); without one each step opens its own sandbox.
+    Validation reuses execute's report while the output is the file it checked.
     """
 
-    def __init__(self, engine: Engine, spec: TransformationSpec, *, output_path: Path, spec_file: str,
-                 delegator: Callable[..., Any] | None = None):
+    def __init__(self, engine: Engine, spec: TransformationSpec, *, output_path: Path | None, spec_file: str,
+                 delegator: Callable[..., Any] | None = None, session: EngineSession | None = None):
         self.engine = engine
         self.spec = spec
         self.spec_name = spec.name
@@ -36,11 +42,26 @@ class EngineWorkbench:
         self.plan: CompiledPlan | None = None
         self.execution: ExecutionResult | None = None
         self.delegator = delegator
+        if session is not None and (session.spec != spec or session.output_path != output_path):
+            raise ValueError("the session is for another spec or output")
+        self.session = session
+
+    def interrupt(self, reason: str = "interrupted") -> None:
+        """Stop the engine step running now (another thread may call this) and every later one."""
+        if self.session is not None:
+            self.session.interrupt(reason)
 
     def inspect_dataset(self, key: str) -> dict[str, Any]:
         if key not in self.source_keys:
             raise ConfigError(f"not a source of {self.spec_name} (sources: {', '.join(self.source_keys)})", field="key", value=key)
+        if self.session is not None:
+            return self.session.inspect(key)
         return self.engine.inspect(key)
+
+    def _compile(self, spec: TransformationSpec) -> CompiledPlan:
+        if self.session is not None:
+            return self.session.compile(spec, file=self.spec_file)
+        return self.engine.compile(spec, file=self.spec_file)
 
     @property
     def intent_only(self) -> bool:
@@ -50,7 +71,7 @@ class EngineWorkbench:
         if self.intent_only:
             raise ConfigError("the spec has no rules to compile; write its SQL and propose it",
                               field="rules", value=self.spec_name)
-        self.plan = self.engine.compile(self.spec, file=self.spec_file)
+        self.plan = self._compile(self.spec)
         return self.plan.to_dict()
 
     def compile_sql(self, sql: str) -> dict[str, Any]:
@@ -62,7 +83,7 @@ class EngineWorkbench:
         # before the compiler tries to bind anything.
         check_query(sql, tables=self.source_keys, field="sql")
         spec = self.spec.model_copy(update={"rules": [SqlRule(sql=sql)]})
-        self.plan = self.engine.compile(spec, file=self.spec_file)
+        self.plan = self._compile(spec)
         return self.plan.to_dict()
 
     def execute_plan(self) -> dict[str, Any]:
@@ -71,7 +92,10 @@ class EngineWorkbench:
                               field="plan", value=self.spec_name)
         if self.plan is None:
             self.compile_plan()
-        self.execution = self.engine.execute(self.spec, self.plan, self.output_path)
+        if self.session is not None:
+            self.execution = self.session.execute(self.plan)
+        else:
+            self.execution = self.engine.execute(self.spec, self.plan, self.output_path)
         return {
             "output_uri": self.execution.output_uri,
             "record_count": self.execution.record_count,
@@ -80,7 +104,10 @@ class EngineWorkbench:
         }
 
     def validate_output(self) -> dict[str, Any]:
-        report = self.engine.validate_output(self.spec, self.output_path)
+        if self.session is not None:
+            report = self.session.validate_output(self.execution)
+        else:
+            report = self.engine.validate_output(self.spec, self.output_path, execution=self.execution)
         failing = report.failing(self.spec.target_schema.on_violation)
         return {
             "ok": not failing,
@@ -97,3 +124,9 @@ class EngineWorkbench:
         request = self.delegator(target=target, task_type=task_type, priority=priority, facts=facts)
         return {"request_id": request.id, "state": request.state, "target": request.target,
                 "task_type": request.task_type}
+
+    def preview(self, limit: int) -> dict[str, Any]:
+        """The output's columns and first rows: from the write when there was one, else read."""
+        if self.execution is not None and self.execution.preview is not None:
+            return {"columns": self.execution.preview["columns"], "rows": self.execution.preview["rows"][:limit]}
+        return self.engine.preview_output(self.spec, self.output_path, limit=limit)

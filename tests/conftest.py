@@ -7,10 +7,15 @@ import os
 import shutil
 import socket
 import tempfile
+import uuid
 from collections.abc import Iterator
 
+import psycopg
 import pytest
+from psycopg import sql
 
+from datacrew_resources.config.errors import first_line
+from datacrew_resources.delegation.backend import redact
 from datacrew_resources.environment import quiet_environment
 
 # Before any test imports crewai: it writes ~/.config/crewai and
@@ -39,3 +44,39 @@ def network_attempts(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     monkeypatch.setattr(socket, "create_connection", refuse("create_connection"))
     monkeypatch.setattr(socket, "getaddrinfo", refuse("getaddrinfo"))
     yield attempts
+
+
+# PostgreSQL for the control-plane tests: the server named by DATACREW_TEST_POSTGRES_URL,
+# by default trust auth at 127.0.0.1:5432/test as postgres or root. Nothing skips: without
+# a server those tests fail, so CI cannot pass without them.
+POSTGRES_ENV = "DATACREW_TEST_POSTGRES_URL"
+_DEFAULT_SERVERS = ("postgresql://postgres@127.0.0.1:5432/test", "postgresql://root@127.0.0.1:5432/test")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The first server URL that answers; the session fails (never skips) when none does."""
+    candidates = [os.environ[POSTGRES_ENV]] if os.environ.get(POSTGRES_ENV) else _DEFAULT_SERVERS
+    problems = []
+    for url in candidates:
+        try:
+            with psycopg.connect(url, connect_timeout=5) as con:
+                con.execute("SELECT 1")
+            return url
+        except psycopg.OperationalError as e:
+            problems.append(f"{redact(url)}: {first_line(e)}")
+    pytest.fail(f"PostgreSQL unreachable (set {POSTGRES_ENV}): " + "; ".join(problems))
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A URL whose search_path is a fresh schema, so tests running at once never meet."""
+    schema = f"dc_{uuid.uuid4().hex}"
+    with psycopg.connect(postgres_server, autocommit=True) as con:
+        con.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    separator = "&" if "?" in postgres_server else "?"
+    yield f"{postgres_server}{separator}options=-csearch_path%3D{schema}"
+    with psycopg.connect(postgres_server, autocommit=True) as con:
+        con.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+

@@ -15,6 +15,11 @@ nothing starts after the run's deadline. `run_bounded` runs the crew in a worker
 thread and returns at the deadline even when a model request is still in
 flight; that request's answer is then refused at the next call.
 
+A tool still running at the deadline (a long write) is interrupted: `stop` calls
+the callbacks given to `on_stop` (the runner gives the workbench's `interrupt`,
+which interrupts DuckDB) until the tool has returned. An interrupted write
+publishes nothing, so the previous output stays as it was.
+
 Imports nothing from `crewai`; the runner adapts `LimitReached` to CrewAI's
 hook protocol.
 """
@@ -29,6 +34,8 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 T = TypeVar("T")
+
+INTERRUPT_EVERY = 0.05  # seconds between interrupts while a stopped run's tool is still running
 
 
 class LimitReached(Exception):
@@ -58,8 +65,9 @@ class RunLimits:
         self._last_task: str | None = None
         self._reason: str | None = None
         self._lock = threading.Lock()
-        # Held while a tool runs, so `stop` waits for a write in progress.
+        # Held while a tool runs, so `stop` knows when the tool it interrupts has returned.
         self._tool_lock = threading.Lock()
+        self._on_stop: list[Callable[[str], None]] = []
 
     def start(self) -> None:
         """Start the clock now (building the crew, `import crewai` included, is not counted)."""
@@ -106,12 +114,27 @@ class RunLimits:
                 self._check_locked()
             yield
 
+    def on_stop(self, interrupt: Callable[[str], None]) -> None:
+        """Have `stop` call `interrupt(reason)` to end the work of a tool still running."""
+        with self._lock:
+            self._on_stop.append(interrupt)
+
     def stop(self, reason: str) -> None:
-        """Stop the run; returns once no tool is running (a write finishes first)."""
+        """Stop the run: interrupt the tool running, if any, and return once it has returned.
+
+        The `on_stop` callbacks are called at once, then again every INTERRUPT_EVERY
+        seconds while the tool runs: an interrupt that reached no statement (one about to
+        start) is followed by another that does.
+        """
         with self._lock:
             self._reason = self._reason or reason
-        with self._tool_lock:
-            pass
+            reason, callbacks = self._reason, list(self._on_stop)
+        while True:
+            for interrupt in callbacks:
+                interrupt(reason)
+            if self._tool_lock.acquire(timeout=INTERRUPT_EVERY):
+                self._tool_lock.release()
+                return
 
     def timed_out(self) -> str:
         return f"time limit of {self.timeout_seconds:g}s exceeded (llm.timeout_seconds)"
@@ -127,7 +150,8 @@ def run_bounded(work: Callable[[], T], limits: RunLimits) -> T:
     """`work()` in a worker thread; raise `LimitReached` if it is not done by the deadline.
 
     The worker keeps the caller's context variables. A worker still running at the
-    deadline is stopped cooperatively: its next model or tool call is refused.
+    deadline is stopped: the tool it runs is interrupted (`RunLimits.on_stop`) and
+    waited for, and its next model or tool call is refused.
     """
     outcome: dict[str, object] = {}
     context = contextvars.copy_context()

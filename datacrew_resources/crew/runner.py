@@ -97,6 +97,11 @@ class CrewAIRunner:
             max_model_calls=self.llm_config.max_iterations,
             timeout_seconds=self.llm_config.timeout_seconds,
         )
+        # At the time limit a tool still running (a write) is interrupted, not waited for,
+        # when the workbench can interrupt its engine (EngineWorkbench.interrupt).
+        interrupt = getattr(workbench, "interrupt", None)
+        if callable(interrupt):
+            limits.on_stop(interrupt)
         crew, task_of_agent = self._build_crew(workbench, trace, limits, sequence)
         inputs = task_inputs(workbench, spec_summary, agent_id)
         started = time.perf_counter()

@@ -20,17 +20,26 @@ One `execute`, under the output's write lock (`writer.target_lock`):
    quarantine, old main) only if the process dies between two renames, a window
    with no I/O in it; the next run replaces both. A warehouse pair has no window:
    both tables change in one DuckDB transaction.
+
+An `execute` also reads the output's preview (first rows, from the checked data) and,
+when the published output is the very file it checked (a parquet file, no split), the
+file's identity, so `validate_output(..., execution=)` can return the report instead of
+reading the file again while the file is unchanged (same inode, size and mtime).
+
+A crew run uses `Engine.session`: one sandbox for all its steps, interruptible (see
+`engine.session`). The `Engine` methods open a sandbox per call.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 from sqlglot import exp
@@ -41,7 +50,7 @@ from datacrew_resources.config.spec import TransformationSpec
 
 from . import outputs
 from .compiler import CompiledPlan, compile_spec
-from .outputs import OutputLocation, Staging, WarehouseLocked
+from .outputs import OutputLocation, Staging, WarehouseLocked, WriteInterrupted
 from .quarantine import QuarantineCounts, empty_quarantine, split
 from .sandbox import open_sandbox
 from .schema_check import SchemaReport, Violation, check_output, check_relation
@@ -50,7 +59,11 @@ from .sql_guard import DIALECT, check_query
 from .values import rows_as_dicts
 from .writer import publish, remove_path, remove_stale_temp_files, target_lock, temps, tree_size
 
+if TYPE_CHECKING:
+    from .session import EngineSession
+
 SAMPLE_ROWS = 5
+PREVIEW_ROWS = 10
 WAREHOUSE_LOCK_TIMEOUT = 30.0  # seconds a warehouse write waits for another DuckDB writer
 
 
@@ -91,6 +104,8 @@ class ExecutionResult:
     report: SchemaReport
     location: OutputLocation | None = None
     quarantine: QuarantineResult | None = None
+    preview: dict[str, Any] | None = None  # {"columns": [{"name", "type"}], "rows": [...]}
+    checked_file: FileIdentity | None = None  # the output as published, when `report` checked that very file
 
     @property
     def output_uri(self) -> str:
@@ -117,6 +132,21 @@ class ExecutionResult:
         }
 
 
+FileIdentity = tuple[int, int, int, int]  # st_dev, st_ino, st_size, st_mtime_ns
+
+
+def file_identity(path: Path) -> FileIdentity | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
+# Opens the connection a write runs in, given the sources the plan reads.
+Connector = Callable[[list[SourceRef]], AbstractContextManager[duckdb.DuckDBPyConnection]]
+
+
 class Engine:
     """Runs transformation specs over a fixed set of registered sources."""
 
@@ -135,28 +165,30 @@ class Engine:
         self.config = config or EngineConfig()
         self.warehouse_lock_timeout = warehouse_lock_timeout
 
+    @property
+    def sources(self) -> dict[str, SourceRef]:
+        """The registered sources by key (with the columns learnt so far)."""
+        return dict(self._sources)
+
+    def session(self, spec: TransformationSpec, output_path: str | Path | None = None) -> EngineSession:
+        """One sandbox for every step of one spec's run (see `engine.session`)."""
+        from .session import EngineSession
+
+        return EngineSession(self, spec, output_path)
+
     def inspect(self, key: str) -> dict[str, Any]:
         """Columns, types, row count and a few sample rows of one source."""
         ref = self._source(key, field="key")
-        with self._sandbox([ref]) as con:
-            table = exp.select("*").from_(exp.Table(this=view_identifier(key)))
-            relation = con.sql(table.sql(dialect=DIALECT))
-            names, types = relation.columns, [str(t) for t in relation.types]
-            count = con.execute(exp.select("count(*)").from_(table.subquery("t")).sql(dialect=DIALECT))
-            row_count = count.fetchall()[0][0]
-            rows = con.execute(table.limit(SAMPLE_ROWS).sql(dialect=DIALECT)).fetchall()
-        return {
-            "key": key,
-            "kind": ref.kind,
-            "columns": [{"name": n, "type": t} for n, t in zip(names, types)],
-            "row_count": row_count,
-            "sample_rows": rows_as_dicts(names, rows),
-        }
+        with self.sandbox([ref]) as con:
+            return describe_source(con, ref)
 
     def compile(self, spec: TransformationSpec, *, file: str = "") -> CompiledPlan:
         """Check a spec against the sources and compile it into one SELECT (reads no data)."""
         refs = [self._source(k, field=f"sources[{i}]") for i, k in enumerate(spec.sources)]
-        self._learn_columns([ref for ref in refs if not ref.columns])
+        missing = [ref for ref in refs if not ref.columns]
+        if missing:
+            with self.sandbox(missing) as con:
+                self.learn_columns(con, missing)
         # Partitioning is how the result is written, not what it is: the SELECT is the same.
         outputs.check_partitions(spec)
         return compile_spec(spec, self._sources, file=file)
@@ -174,6 +206,18 @@ class Engine:
         The SQL is guarded again here, so a plan built elsewhere gets the same scrutiny.
         """
         location = self.output_location(spec, output_path)
+        staging = Staging.fresh(location)
+        files, dirs = outputs.sandbox_access(location, staging)
+        return self.write(spec, plan, location, staging, lambda refs: self.sandbox(refs, *dirs, paths=files))
+
+    def write(
+        self, spec: TransformationSpec, plan: CompiledPlan, location: OutputLocation, staging: Staging,
+        connect: Connector, *, stopped: Callable[[], str | None] = lambda: None,
+    ) -> ExecutionResult:
+        """`execute` into `staging`'s temp names, in the connection `connect(refs)` opens
+        (which must allow exactly those temps). `stopped()` returning a reason (the run was
+        interrupted) turns a failed statement into that reason and keeps the write from
+        being published."""
         outputs.check_partitions(spec)
         query = check_query(plan.sql, tables=plan.source_keys, field="plan.sql")
         refs = [self._source(k, field="plan.source_keys") for k in plan.source_keys]
@@ -183,31 +227,37 @@ class Engine:
             remove_stale_temp_files(location.lock_target)
             if location.quarantine_path is not None:
                 remove_stale_temp_files(location.quarantine_path)
-            staging = Staging.fresh(location)
-            files, dirs = outputs.sandbox_access(location, staging)
             with temps(*staging.paths):
-                with self._sandbox(refs, *dirs, paths=files) as con:
+                with connect(refs) as con:
                     try:
-                        report, kept_rows, quarantine, ready = self._write(con, spec, query, location, staging)
-                    except WarehouseLocked as e:
+                        written = self._write(con, spec, query, location, staging, stopped)
+                    except (WarehouseLocked, WriteInterrupted) as e:
                         raise TransformationFailed(f"{spec.name}: {e}") from None
                     except duckdb.Error as e:
+                        if stopped():
+                            raise TransformationFailed(f"{spec.name}: write interrupted: {stopped()}") from e
                         raise TransformationFailed(f"{spec.name}: execution failed: {first_line(e)}") from e
-                publish(ready)
+                if stopped():
+                    raise TransformationFailed(f"{spec.name}: write interrupted before publishing: {stopped()}")
+                publish(written.ready)
                 if not location.quarantine and location.quarantine_path is not None:
                     location.quarantine_path.unlink(missing_ok=True)  # from an earlier quarantining run
                 for leftover in staging.paths:
                     remove_path(leftover)  # the staging file, when a copy was published instead
             size = tree_size(location.path)  # under the lock: this write's output, not a later one's
+            checked = None
+            if written.ready and written.ready[-1] == (staging.stage, location.path):
+                checked = file_identity(location.path)  # published as checked: its report is exact
         seconds = round(time.perf_counter() - start, 6)
-        return ExecutionResult(spec.name, str(location.path), kept_rows, size, seconds, report,
-                               location=location, quarantine=quarantine)
+        return ExecutionResult(spec.name, str(location.path), written.kept_rows, size, seconds, written.report,
+                               location=location, quarantine=written.quarantine, preview=written.preview,
+                               checked_file=checked)
 
     def _write(
         self, con: duckdb.DuckDBPyConnection, spec: TransformationSpec, query: exp.Query,
-        location: OutputLocation, staging: Staging,
-    ) -> tuple[SchemaReport, int, QuarantineResult | None, list[tuple[Path, Path]]]:
-        """Steps 1-4 of the module docstring; returns what `publish` must rename."""
+        location: OutputLocation, staging: Staging, stopped: Callable[[], str | None],
+    ) -> _Written:
+        """Steps 1-4 of the module docstring, and the preview; `ready` is what `publish` must rename."""
         produced = con.execute(outputs.copy_statement(query, staging.stage)).fetchall()[0][0]
         report = check_output(con, staging.stage, spec.target_schema)
         failing = report.failing(spec.target_schema.on_violation)
@@ -223,25 +273,38 @@ class Engine:
                 bad, counts = empty_quarantine(staging.stage), QuarantineCounts(0)
         quarantine = (QuarantineResult(location.quarantine_uri, counts.rows, counts.by_kind, counts.by_rule)
                       if counts is not None else None)
+        everything = exp.select(exp.Star()).from_(exp.Table(this=outputs.read_parquet(staging.stage)))
+        preview = _preview(con, kept or everything, PREVIEW_ROWS)  # what the main output holds
         if location.is_warehouse:
-            everything = exp.select(exp.Star()).from_(exp.Table(this=outputs.read_parquet(staging.stage)))
-            outputs.load_warehouse(con, location, kept or everything, bad, lock_timeout=self.warehouse_lock_timeout)
-            return report, kept_rows, quarantine, []
+            outputs.load_warehouse(con, location, kept or everything, bad, lock_timeout=self.warehouse_lock_timeout,
+                                   stopped=stopped)
+            return _Written(report, kept_rows, quarantine, [], preview)
         ready = []
         if bad is not None:
             con.execute(outputs.copy_statement(bad, staging.quarantine))
             ready.append((staging.quarantine, location.quarantine_path))
         ready.append((outputs.write_file_output(con, location, staging, kept), location.path))
-        return report, kept_rows, quarantine, ready
+        return _Written(report, kept_rows, quarantine, ready, preview)
 
-    def validate_output(self, spec: TransformationSpec, output_path: str | Path | None = None) -> SchemaReport:
+    def validate_output(
+        self, spec: TransformationSpec, output_path: str | Path | None = None, *,
+        execution: ExecutionResult | None = None,
+    ) -> SchemaReport:
         """Check an existing output against the spec's target_schema (the main output:
-        under quarantine it should conform entirely)."""
+        under quarantine it should conform entirely).
+
+        With `execution` (this spec's write), its report is the answer while the output is
+        still the very file that report checked; otherwise the output is read again.
+        """
         location = self.output_location(spec, output_path)
+        if (execution is not None and execution.checked_file is not None
+                and Path(execution.output_path) == location.path
+                and file_identity(location.path) == execution.checked_file):
+            return execution.report
         if not outputs.exists(location):
             raise FileNotFoundError(f"{location.uri}: no output to validate")
         if location.format == "parquet" and not location.is_directory:
-            with self._sandbox([], paths=[location.path]) as con:
+            with self.sandbox([], paths=[location.path]) as con:
                 return check_output(con, location.path, spec.target_schema)
         with self.read_output(spec, output_path) as (con, table):
             names = outputs.header_names(con, location)
@@ -267,18 +330,16 @@ class Engine:
         if location.is_directory and not any(location.path.rglob(f"*.{location.format}")):
             raise FileNotFoundError(f"{location.uri}: the partitioned output has no files (no rows)")
         files, dirs = outputs.read_access(location)
-        with self._sandbox([], *dirs, paths=files) as con:
+        with self.sandbox([], *dirs, paths=files) as con:
             with outputs.reading(con, location, spec, lock_timeout=self.warehouse_lock_timeout) as table:
                 yield con, table
 
     def preview_output(
-        self, spec: TransformationSpec, output_path: str | Path | None = None, *, limit: int = 10
+        self, spec: TransformationSpec, output_path: str | Path | None = None, *, limit: int = PREVIEW_ROWS
     ) -> dict[str, Any]:
         """The output's columns (name, type) and its first `limit` rows, for metadata."""
         with self.read_output(spec, output_path) as (con, table):
-            relation = con.sql(exp.select("*").from_(_from(table)).limit(limit).sql(dialect=DIALECT))
-            columns = [{"name": n, "type": str(t)} for n, t in zip(relation.columns, relation.types)]
-            return {"columns": columns, "rows": [list(r) for r in relation.fetchall()]}
+            return _preview(con, exp.select("*").from_(_from(table)), limit)
 
     def _source(self, key: str, *, field: str) -> SourceRef:
         if key not in self._sources:
@@ -286,21 +347,55 @@ class Engine:
                               field=field, value=key)
         return self._sources[key]
 
-    def _learn_columns(self, refs: list[SourceRef]) -> None:
-        """Fill in column lists the catalog did not provide, from the files' own schemas."""
-        if not refs:
-            return
-        with self._sandbox(refs) as con:
-            for ref in refs:
-                table = exp.select("*").from_(exp.Table(this=view_identifier(ref.key)))
-                relation = con.sql(table.sql(dialect=DIALECT))
-                columns = tuple((n, str(t)) for n, t in zip(relation.columns, relation.types))
-                self._sources[ref.key] = dataclasses.replace(ref, columns=columns)
+    def learn_columns(self, con: duckdb.DuckDBPyConnection, refs: list[SourceRef]) -> None:
+        """Fill in column lists the catalog did not provide, from the views over `refs` in `con`."""
+        for ref in refs:
+            table = exp.select("*").from_(exp.Table(this=view_identifier(ref.key)))
+            relation = con.sql(table.sql(dialect=DIALECT))
+            columns = tuple((n, str(t)) for n, t in zip(relation.columns, relation.types))
+            self._sources[ref.key] = dataclasses.replace(ref, columns=columns)
 
-    def _sandbox(self, refs: list[SourceRef], *dirs: Path, paths: list[Path] = ()):
+    def sandbox(self, refs: list[SourceRef], *dirs: Path, paths: list[Path] = (), **options: Any):
+        """`open_sandbox` within this engine's limits and temp directory."""
         return open_sandbox(refs, allowed_dirs=dirs, allowed_paths=paths, temp_dir=self.temp_dir,
                             memory_limit=self.config.memory_limit, threads=self.config.threads,
-                            max_temp_directory_size=self.config.max_temp_directory_size)
+                            max_temp_directory_size=self.config.max_temp_directory_size, **options)
+
+
+@dataclass(frozen=True)
+class _Written:
+    report: SchemaReport
+    kept_rows: int
+    quarantine: QuarantineResult | None
+    ready: list[tuple[Path, Path]]
+    preview: dict[str, Any]
+
+
+def describe_source(con: duckdb.DuckDBPyConnection, ref: SourceRef) -> dict[str, Any]:
+    """`Engine.inspect`'s answer, from the view over `ref` in `con`; the row count is the
+    catalog's while that is exact (`SourceRef.recorded_rows`), else counted."""
+    table = exp.select("*").from_(exp.Table(this=view_identifier(ref.key)))
+    relation = con.sql(table.sql(dialect=DIALECT))
+    names, types = relation.columns, [str(t) for t in relation.types]
+    row_count = ref.recorded_rows()
+    if row_count is None:
+        count = con.execute(exp.select("count(*)").from_(table.subquery("t")).sql(dialect=DIALECT))
+        row_count = count.fetchall()[0][0]
+    rows = con.execute(table.limit(SAMPLE_ROWS).sql(dialect=DIALECT)).fetchall()
+    return {
+        "key": ref.key,
+        "kind": ref.kind,
+        "columns": [{"name": n, "type": t} for n, t in zip(names, types)],
+        "row_count": row_count,
+        "sample_rows": rows_as_dicts(names, rows),
+    }
+
+
+def _preview(con: duckdb.DuckDBPyConnection, rows: exp.Select, limit: int) -> dict[str, Any]:
+    """Columns (name, type) and the first `limit` rows of `rows`."""
+    relation = con.sql(exp.select("*").from_(rows.subquery("p")).limit(limit).sql(dialect=DIALECT))
+    columns = [{"name": n, "type": str(t)} for n, t in zip(relation.columns, relation.types)]
+    return {"columns": columns, "rows": [list(r) for r in relation.fetchall()]}
 
 
 def _from(table: exp.Expression) -> exp.Expression:
@@ -321,6 +416,7 @@ __all__ = [
     "CompiledPlan",
     "Engine",
     "ExecutionResult",
+    "FileIdentity",
     "OutputLocation",
     "QuarantineResult",
     "SchemaReport",

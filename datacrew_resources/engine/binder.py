@@ -1,7 +1,17 @@
-"""Bind SQL against empty copies of the sources: types and binder errors without reading data."""
+"""Bind SQL against empty copies of the sources: types and binder errors without reading data.
+
+Every `Binder` is a cursor on one process-wide in-memory DuckDB (created on first use,
+again in a forked child), its empty tables TEMP tables: private to the cursor and gone
+when it closes. A cursor costs well under a millisecond where a new database costs
+12-20 ms, and a compile needs one. That database reads no file at all: external access
+is off and its configuration locked before any cursor is handed out, so an expression
+that slipped past the guard cannot read or write anything either.
+"""
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Iterable
 
 import duckdb
@@ -14,16 +24,38 @@ from .sources import SourceRef, view_identifier
 from .sql_guard import DIALECT, check_type
 
 
+_shared: tuple[int, duckdb.DuckDBPyConnection] | None = None
+_shared_lock = threading.Lock()
+
+
+def _binding_database() -> duckdb.DuckDBPyConnection:
+    """The process's binding database (a fork gets its own: DuckDB state does not survive one)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None or _shared[0] != os.getpid():
+            con = duckdb.connect(":memory:", config={
+                "threads": 1,
+                "autoinstall_known_extensions": False,
+                "autoload_known_extensions": False,
+            })
+            # Nothing here reads files; lock it so a slipped expression cannot either.
+            con.execute("SET enable_external_access = false")
+            con.execute("SET lock_configuration = true")
+            _shared = (os.getpid(), con)
+        return _shared[1]
+
+
 class Binder:
-    """An in-memory DuckDB with one empty table per source, shaped like its `columns`."""
+    """A cursor with one empty TEMP table per source, shaped like its `columns`."""
 
     def __init__(self, refs: Iterable[SourceRef]):
-        self._con = duckdb.connect(":memory:")
-        for ref in refs:
-            self._con.execute(_create_empty(ref).sql(dialect=DIALECT))
-        # Nothing here reads files; lock it so a slipped expression cannot either.
-        self._con.execute("SET enable_external_access = false")
-        self._con.execute("SET lock_configuration = true")
+        self._con = _binding_database().cursor()
+        try:
+            for ref in refs:
+                self._con.execute(_create_empty(ref).sql(dialect=DIALECT))
+        except BaseException:
+            self._con.close()
+            raise
 
     def __enter__(self) -> "Binder":
         return self
@@ -98,4 +130,4 @@ def _create_empty(ref: SourceRef) -> exp.Create:
         for name, kind in ref.columns
     ]
     schema = exp.Schema(this=exp.Table(this=view_identifier(ref.key)), expressions=columns)
-    return exp.Create(kind="TABLE", this=schema)
+    return exp.Create(kind="TABLE", this=schema, properties=exp.Properties(expressions=[exp.TemporaryProperty()]))

@@ -26,7 +26,7 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +53,10 @@ DATABASE_COMPANIONS = (".wal", ".wal.checkpoint")
 
 class WarehouseLocked(RuntimeError):
     """Another process held the warehouse database for longer than the retry budget."""
+
+
+class WriteInterrupted(RuntimeError):
+    """The run was stopped (its time limit) while a warehouse write waited or before it committed."""
 
 
 @dataclass(frozen=True)
@@ -234,7 +238,7 @@ def _param(name: str, value: exp.Expression) -> exp.CopyParameter:
 
 def load_warehouse(
     con: duckdb.DuckDBPyConnection, location: OutputLocation, kept: exp.Query,
-    quarantined: exp.Query | None, *, lock_timeout: float,
+    quarantined: exp.Query | None, *, lock_timeout: float, stopped: Callable[[], str | None] = lambda: None,
 ) -> None:
     """Replace the table (and its quarantine table) in one DuckDB transaction.
 
@@ -242,7 +246,7 @@ def load_warehouse(
     database file is held only while loading the already-checked staging file.
     """
     alias = exp.to_identifier(WAREHOUSE_ALIAS, quoted=True)
-    attach_database(con, location.path, alias, read_only=False, lock_timeout=lock_timeout)
+    attach_database(con, location.path, alias, read_only=False, lock_timeout=lock_timeout, stopped=stopped)
     try:
         schema, table = location.table.split(".", 1)
         con.execute("BEGIN TRANSACTION")
@@ -257,6 +261,8 @@ def load_warehouse(
             else:  # not quarantining (any more): an old quarantine table would mislead
                 drop = exp.Drop(kind="TABLE", exists=True, tables=[_table(alias, schema, quarantine_name)])
                 con.execute(drop.sql(dialect=DIALECT))
+            if stopped():  # interrupted: the tables stay as they were
+                raise WriteInterrupted(f"write interrupted before committing: {stopped()}")
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -277,11 +283,12 @@ def _replace_table(con, alias, schema: str, table: str, query: exp.Query) -> Non
 
 def attach_database(
     con: duckdb.DuckDBPyConnection, database: Path, alias: exp.Identifier, *, read_only: bool,
-    lock_timeout: float,
+    lock_timeout: float, stopped: Callable[[], str | None] = lambda: None,
 ) -> None:
     """ATTACH, waiting out DuckDB's one-writer rule: while another process holds the file,
     retry with jittered exponential backoff (50 ms doubling to 1 s) until `lock_timeout`
-    seconds have passed, then raise `WarehouseLocked` with a one-line message."""
+    seconds have passed, then raise `WarehouseLocked` with a one-line message. A reason
+    from `stopped()` (the run was interrupted) ends the waiting with that reason."""
     options = [exp.AttachOption(this=exp.var("READ_ONLY"))] if read_only else []
     attach = exp.Attach(this=exp.alias_(exp.Literal.string(str(database)), alias.copy()), expressions=options)
     sql = attach.sql(dialect=DIALECT)
@@ -295,6 +302,8 @@ def attach_database(
         except duckdb.IOException as e:
             if "lock" not in str(e).lower():
                 raise
+            if stopped():
+                raise WriteInterrupted(f"write interrupted while waiting for {database}: {stopped()}") from None
             if time.monotonic() >= deadline:
                 raise WarehouseLocked(
                     f"warehouse database {database} is locked by another process; gave up after "

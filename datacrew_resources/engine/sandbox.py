@@ -16,6 +16,12 @@ DuckDB always lets a connection read and write its own `temp_directory`, whateve
 `allowed_directories` says. So each sandbox spills into a private directory of its
 own under `temp_dir`, removed when the sandbox closes: whatever is written there
 cannot reach an output, another run, or outlive the run.
+
+A crew run keeps one sandbox for all its steps (`engine.session`): it is opened with
+`create_views=False` and makes each view when a step first reads that source, which
+works after the lock because the source's files are among the allowed paths. Such a
+sandbox attaches a warehouse source only while a step reads it (`attach_warehouse`,
+`detach_warehouse`), so it holds no lock on the database file between steps.
 """
 
 from __future__ import annotations
@@ -49,8 +55,16 @@ def open_sandbox(
     memory_limit: str = "4GB",
     threads: int = 2,
     max_temp_directory_size: str = "20GB",
+    create_views: bool = True,
+    metadata_cache: bool = False,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """An in-memory connection with one view per source, named by its key, then locked."""
+    """An in-memory connection with one view per source, named by its key, then locked.
+
+    `create_views=False` only allows the sources' files (the caller makes the views
+    later); `metadata_cache` keeps parquet footers between statements (DuckDB checks a
+    kept footer against the file, so a file replaced meanwhile is read afresh), which
+    pays in a long-lived sandbox.
+    """
     refs = list(sources)
     Path(temp_dir).mkdir(parents=True, exist_ok=True)
     spill = Path(tempfile.mkdtemp(prefix="sandbox-", dir=temp_dir))
@@ -73,12 +87,10 @@ def open_sandbox(
         paths = [*files, *(str(Path(p).resolve()) for p in [*allowed_paths, *allowed_dirs])]
         con.execute("SET allowed_directories = ?", [directories])
         con.execute("SET allowed_paths = ?", [paths])
-        for index, ref in enumerate(refs):
-            try:
-                create_source_view(con, ref, index)
-            except duckdb.Error as e:
-                raise ConfigError(f"cannot be read: {first_line(e)}", field=ref.key,
-                                  value=ref.location) from None
+        if metadata_cache:
+            con.execute("SET parquet_metadata_cache = true")
+        for index, ref in enumerate(refs if create_views else []):
+            make_view(con, ref, index)
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
         yield con
@@ -107,15 +119,39 @@ def _access(refs: list[SourceRef]) -> tuple[list[str], list[str]]:
     return files, dirs
 
 
-def create_source_view(con: duckdb.DuckDBPyConnection, ref: SourceRef, index: int) -> None:
-    """The view named by `ref.key` that the compiled SQL reads (also used by the benchmarks)."""
+def make_view(con: duckdb.DuckDBPyConnection, ref: SourceRef, index: int, *, attach: bool = True) -> None:
+    """`create_source_view`, failing with a one-line ConfigError naming the source."""
+    try:
+        create_source_view(con, ref, index, attach=attach)
+    except duckdb.Error as e:
+        raise ConfigError(f"cannot be read: {first_line(e)}", field=ref.key, value=ref.location) from None
+
+
+def warehouse_alias(index: int) -> exp.Identifier:
+    """The catalog name a warehouse source's view reads through (`warehouse_<index>`)."""
+    return exp.to_identifier(f"warehouse_{index}", quoted=True)
+
+
+def attach_warehouse(con: duckdb.DuckDBPyConnection, ref: SourceRef, index: int) -> None:
+    """ATTACH a `duckdb_table` source's database READ_ONLY under `warehouse_alias(index)`."""
+    attach = exp.Attach(
+        this=exp.alias_(exp.Literal.string(ref.location), warehouse_alias(index)),
+        expressions=[exp.AttachOption(this=exp.var("READ_ONLY"))],
+    )
+    con.execute(attach.sql(dialect=DIALECT))
+
+
+def detach_warehouse(con: duckdb.DuckDBPyConnection, index: int) -> None:
+    con.execute(exp.Detach(this=warehouse_alias(index)).sql(dialect=DIALECT))
+
+
+def create_source_view(con: duckdb.DuckDBPyConnection, ref: SourceRef, index: int, *, attach: bool = True) -> None:
+    """The view named by `ref.key` that the compiled SQL reads (also used by the benchmarks);
+    a warehouse source is attached first (unless `attach=False`: it already is), and stays attached."""
     if ref.kind == "duckdb_table":
-        alias = exp.to_identifier(f"warehouse_{index}", quoted=True)
-        attach = exp.Attach(
-            this=exp.alias_(exp.Literal.string(ref.location), alias),
-            expressions=[exp.AttachOption(this=exp.var("READ_ONLY"))],
-        )
-        con.execute(attach.sql(dialect=DIALECT))
+        alias = warehouse_alias(index)
+        if attach:
+            attach_warehouse(con, ref, index)
         schema, _, table = (ref.table or "").rpartition(".")
         body = exp.select("*").from_(exp.Table(
             this=exp.to_identifier(table, quoted=True),

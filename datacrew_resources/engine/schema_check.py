@@ -189,12 +189,13 @@ def numbered_scan(table: exp.Expression) -> exp.Select:
 def _structure(con, actual: dict[str, tuple[str, str]], schema: TargetSchema) -> list[Violation]:
     violations = []
     declared = {c.name.lower() for c in schema.columns}
+    expected_types = _type_names(con, schema)
     for k, column in enumerate(schema.columns):
         found = actual.get(column.name.lower())
         if found is None:
             violations.append(Violation("missing_column", column.name, 1, "declared column is missing"))
             continue
-        expected = _type_name(con, column.type, f"target_schema.columns[{k}].type")
+        expected = expected_types[k]
         if found[1] != expected:
             detail = f"is {found[1]}, declared {expected}"
             violations.append(Violation("type_mismatch", column.name, 1, detail))
@@ -202,6 +203,20 @@ def _structure(con, actual: dict[str, tuple[str, str]], schema: TargetSchema) ->
         if name.lower() not in declared:
             violations.append(Violation("extra_column", name, 1, f"undeclared column of type {kind}"))
     return violations
+
+
+def _type_names(con, schema: TargetSchema) -> list[str]:
+    """DuckDB's spelling of every declared type, in one query; when one is no type, the
+    column-by-column probe names it."""
+    fields = [f"target_schema.columns[{k}].type" for k in range(len(schema.columns))]
+    probes = [exp.Anonymous(this="typeof", expressions=[exp.cast(exp.null(), check_type(c.type, field=f))])
+              for c, f in zip(schema.columns, fields)]
+    if not probes:
+        return []
+    try:
+        return list(con.execute(exp.select(*probes).sql(dialect=DIALECT)).fetchall()[0])
+    except duckdb.Error:
+        return [_type_name(con, c.type, f) for c, f in zip(schema.columns, fields)]
 
 
 def _type_name(con, text: str, field: str) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from sqlglot import exp
 
@@ -10,11 +12,22 @@ from datacrew_resources.catalog.models import DatasetFormat
 
 
 @dataclass(frozen=True)
+class Recorded:
+    """What the catalog saw when it scanned a source: its exact row count, and the size and
+    modification time of the file it counted."""
+
+    rows: int
+    size_bytes: int
+    modified: datetime
+
+
+@dataclass(frozen=True)
 class SourceRef:
     """A readable input of a transformation, named by its `source/dataset` key.
 
     `location` is an absolute file path or glob for files, the database file for
-    `duckdb_table` (then `table` is `schema.table`).
+    `duckdb_table` (then `table` is `schema.table`). `recorded` is the catalog's scan,
+    when there is one.
     """
 
     key: str
@@ -23,6 +36,29 @@ class SourceRef:
     table: str | None = None
     hive_partitioning: bool = False
     columns: tuple[tuple[str, str], ...] = field(default=())
+    recorded: Recorded | None = None
+
+    def recorded_rows(self) -> int | None:
+        """The catalog's row count while it is still exact, else None.
+
+        Exact only for one lake file (no glob) whose size and modification time are
+        the ones the catalog counted (discovery's own rule for skipping a rescan). A
+        glob may gain or lose files and a database table changes without its file's
+        mtime saying how, so those are always counted.
+        """
+        if self.recorded is None or self.kind == "duckdb_table" or _GLOB_CHARS.intersection(self.location):
+            return None
+        try:
+            stat = os.stat(self.location)
+        except OSError:
+            return None
+        modified = datetime.fromtimestamp(stat.st_mtime, tz=UTC)
+        if stat.st_size != self.recorded.size_bytes or modified != self.recorded.modified:
+            return None
+        return self.recorded.rows
+
+
+_GLOB_CHARS = frozenset("*?[{")
 
 
 def view_identifier(key: str) -> exp.Identifier:

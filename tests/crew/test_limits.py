@@ -101,3 +101,38 @@ def test_run_bounded_returns_at_the_deadline_and_the_worker_is_refused_after():
     while not refused and time.monotonic() < deadline:
         time.sleep(0.01)
     assert refused == ["time limit of 0.3s exceeded (llm.timeout_seconds)"]
+
+
+def test_stop_interrupts_the_running_tool_until_it_returns():
+    limits = RunLimits(max_model_calls=1, timeout_seconds=60)
+    inside, interrupts, returned = threading.Event(), [], []
+
+    def interrupt(reason: str) -> None:
+        interrupts.append(reason)
+
+    def tool() -> None:
+        with limits.tool_call():
+            inside.set()
+            # Misses the first interrupt (as a statement about to start would), not the next.
+            while len(interrupts) < 2:
+                time.sleep(0.001)
+            returned.append(len(interrupts))
+
+    limits.on_stop(interrupt)
+    worker = threading.Thread(target=tool)
+    worker.start()
+    inside.wait()
+    limits.stop("time limit of 1s exceeded (llm.timeout_seconds)")
+    assert returned == [2]  # stop returned only after the tool did
+    assert set(interrupts) == {"time limit of 1s exceeded (llm.timeout_seconds)"}
+    worker.join()
+
+
+def test_stop_without_a_running_tool_interrupts_once_and_returns():
+    limits = RunLimits(max_model_calls=1, timeout_seconds=60)
+    interrupts: list[str] = []
+    limits.on_stop(interrupts.append)
+    limits.stop("stopped by test")
+    assert interrupts == ["stopped by test"]
+    with pytest.raises(LimitReached, match="stopped by test"), limits.tool_call():
+        pytest.fail("a tool ran after the stop")

@@ -17,6 +17,7 @@ import duckdb
 import pytest
 
 from datacrew_resources.config.errors import ConfigError
+from datacrew_resources.config.platform import EngineConfig
 from datacrew_resources.engine import Engine, SourceRef, compile_spec
 from datacrew_resources.engine.sandbox import open_sandbox
 from datacrew_resources.engine.sql_guard import check_expression, check_query
@@ -205,13 +206,25 @@ def sources_on_disk(tmp_path_factory: pytest.TempPathFactory) -> list[SourceRef]
             SourceRef("warehouse/airlines", "duckdb_table", str(data / "warehouse.db"), table="main.airlines")]
 
 
-@pytest.fixture
-def sandbox(sources_on_disk: list[SourceRef], tmp_path: Path):
+@pytest.fixture(params=["one-step", "crew-run-session"])
+def sandbox(request, sources_on_disk: list[SourceRef], tmp_path: Path):
+    """A sandbox over the sources: one step's, or the one a crew run's session keeps
+    (after a write, so everything a session ever allows is allowed)."""
     out = tmp_path / "out"
     out.mkdir()
-    with open_sandbox(sources_on_disk, allowed_dirs=[out], temp_dir=tmp_path / "tmp", threads=1,
-                      memory_limit="256MB") as con:
-        yield con
+    if request.param == "one-step":
+        with open_sandbox(sources_on_disk, allowed_dirs=[out], temp_dir=tmp_path / "tmp", threads=1,
+                          memory_limit="256MB") as con:
+            yield con
+        return
+    engine = Engine({ref.key: ref for ref in sources_on_disk}, output_dir=out, temp_dir=tmp_path / "tmp",
+                    config=EngineConfig(threads=1, memory_limit="256MB"))
+    spec = make_spec([{"join": {"source": "warehouse/airlines", "on": ["carrier"], "how": "inner"}}],
+                     [("id", "INTEGER"), ("name", "VARCHAR")], sources=["lake/flights", "warehouse/airlines"])
+    with engine.session(spec) as session:
+        session.execute(session.compile())
+        with session.connection(sources_on_disk) as con:
+            yield con
 
 
 @pytest.fixture
