@@ -35,7 +35,7 @@ def build_definitions(home: Home) -> dg.Definitions:
         },
     )
     delegation = Delegation(home, config, specs)
-    return dg.Definitions.merge(core, delegation_definitions(home, delegation, {transform_job.name: transform_job}))
+    return dg.Definitions.merge(core, delegation_definitions(delegation, {transform_job.name: transform_job}))
 
 
 @dg.definitions

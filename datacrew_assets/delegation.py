@@ -11,7 +11,6 @@ from collections.abc import Mapping, Sequence
 
 import dagster as dg
 
-from datacrew_resources.config import Home
 from datacrew_resources.delegation.gate import RunInfo, gate_tick
 from datacrew_resources.delegation.service import Delegation
 from datacrew_resources.delegation.store import FAILED, LAUNCHED, RUNNING, SUCCEEDED
@@ -19,6 +18,7 @@ from datacrew_resources.delegation.targets import TaskTarget
 
 GATE_SENSOR = "delegation_gate"
 REQUEST_TAG = "datacrew/request"
+RUN_KEY_TAG = "dagster/run_key"
 # Runs looked up per instance query during reconciliation.
 _LOOKUP_CHUNK = 500
 
@@ -36,23 +36,29 @@ def task_type_jobs(targets: Mapping[str, TaskTarget]) -> list[dg.UnresolvedAsset
 
 
 def instance_runs(instance: dg.DagsterInstance):
-    """A RunLookup over the instance: the newest run tagged with each request id."""
+    """A RunLookup over the instance: every run tagged with each request id."""
 
-    def lookup(request_ids: Sequence[str]) -> dict[str, RunInfo]:
-        found: dict[str, RunInfo] = {}
+    def lookup(request_ids: Sequence[str]) -> dict[str, list[RunInfo]]:
+        found: dict[str, list[RunInfo]] = {}
         for start in range(0, len(request_ids), _LOOKUP_CHUNK):
             chunk = list(request_ids[start:start + _LOOKUP_CHUNK])
-            # Newest first, so the first run seen for a request is its latest.
             for run in instance.get_runs(filters=dg.RunsFilter(tags={REQUEST_TAG: chunk})):
-                found.setdefault(run.tags[REQUEST_TAG], RunInfo(run.run_id, run.status.value))
+                info = RunInfo(run.run_id, run.status.value, run.tags.get(RUN_KEY_TAG))
+                found.setdefault(run.tags[REQUEST_TAG], []).append(info)
         return found
 
     return lookup
 
 
-def gate_sensor(home: Home, jobs: Sequence[dg.UnresolvedAssetJobDefinition],
+def gate_sensor(delegation: Delegation, jobs: Sequence[dg.UnresolvedAssetJobDefinition],
                 interval_seconds: int) -> dg.SensorDefinition:
-    """Each tick: reconcile the ledger with the instance, then judge the queue and launch."""
+    """Each tick: reconcile the ledger with the instance, then judge the queue and launch.
+
+    It judges with the config the definitions were loaded from, so the task types it
+    resolves are exactly the jobs it targets; a changed datacrew.yaml takes effect when
+    the code location reloads.
+    """
+    job_names = frozenset(job.name for job in jobs)
 
     @dg.sensor(
         name=GATE_SENSOR,
@@ -62,7 +68,8 @@ def gate_sensor(home: Home, jobs: Sequence[dg.UnresolvedAssetJobDefinition],
         description="Judges delegation requests against the rules and launches the allowed ones",
     )
     def _gate(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-        outcome = gate_tick(Delegation(home), cursor=context.cursor or None, runs=instance_runs(context.instance))
+        outcome = gate_tick(delegation, cursor=context.cursor or None, runs=instance_runs(context.instance),
+                            jobs=job_names)
         for line in outcome.log:
             context.log.info(line)
         context.log.info(outcome.summary())
@@ -76,7 +83,7 @@ def gate_sensor(home: Home, jobs: Sequence[dg.UnresolvedAssetJobDefinition],
     return _gate
 
 
-def ledger_sensor(home: Home, status: dg.DagsterRunStatus, to_state: str) -> dg.SensorDefinition:
+def ledger_sensor(delegation: Delegation, status: dg.DagsterRunStatus, to_state: str) -> dg.SensorDefinition:
     """Moves a delegated run's request when the run reaches `status` (the gate reconciles misses)."""
 
     @dg.run_status_sensor(
@@ -86,12 +93,17 @@ def ledger_sensor(home: Home, status: dg.DagsterRunStatus, to_state: str) -> dg.
         description=f"Marks delegation requests {to_state} when their run is {status.value}",
     )
     def _ledger(context: dg.RunStatusSensorContext) -> None:
-        request_id = context.dagster_run.tags.get(REQUEST_TAG)
+        run = context.dagster_run
+        request_id = run.tags.get(REQUEST_TAG)
         if not request_id:
             return
-        store = Delegation(home).store
+        store = delegation.store
         request = store.get(request_id)
         if request is None or request.state not in (LAUNCHED, RUNNING) or request.state == to_state:
+            return
+        # Only the request's own run moves it: the one bound to it, or the gate's run for its key.
+        bound = request.run_id == run.run_id if request.run_id else run.tags.get(RUN_KEY_TAG) == request_id
+        if not bound:
             return
         decision = {"status": to_state, "reasons": [f"run {context.dagster_run.run_id} is {status.value}"],
                     "rule": None}
@@ -110,7 +122,7 @@ _LEDGER = (
 )
 
 
-def policy_schedule(home: Home, index: int, delegation: Delegation) -> dg.ScheduleDefinition:
+def policy_schedule(index: int, delegation: Delegation) -> dg.ScheduleDefinition:
     """A cron that submits one request per tick (idempotent per scheduled time) for the gate."""
     config = delegation.config.schedules[index]
     target = delegation.targets[config.task_type]
@@ -126,7 +138,7 @@ def policy_schedule(home: Home, index: int, delegation: Delegation) -> dg.Schedu
     )
     def _schedule(context: dg.ScheduleEvaluationContext) -> dg.SkipReason:
         when = context.scheduled_execution_time.isoformat()
-        request = Delegation(home).submit(
+        request = delegation.submit(
             requester=config.requester, target=config.agent, task_type=config.task_type,
             priority=config.priority, facts=config.facts, resources=config.resources,
             origin_key=f"schedule:{config.name}:{when}",
@@ -136,14 +148,14 @@ def policy_schedule(home: Home, index: int, delegation: Delegation) -> dg.Schedu
     return _schedule
 
 
-def delegation_definitions(home: Home, delegation: Delegation,
+def delegation_definitions(delegation: Delegation,
                            shared_jobs: Mapping[str, dg.UnresolvedAssetJobDefinition]) -> dg.Definitions:
     """Jobs, sensors and schedules of the delegation gate for one home; `shared_jobs` are
     jobs defined elsewhere that task types may name (they are not redefined here)."""
     jobs = task_type_jobs(delegation.targets)
     launched = {t.job_name for t in delegation.targets.values()}
     targets = [*jobs, *(job for name, job in shared_jobs.items() if name in launched)]
-    sensors = [gate_sensor(home, targets, delegation.config.gate.interval_seconds)]
-    sensors += [ledger_sensor(home, status, state) for status, state in _LEDGER]
-    schedules = [policy_schedule(home, i, delegation) for i in range(len(delegation.config.schedules))]
+    sensors = [gate_sensor(delegation, targets, delegation.config.gate.interval_seconds)]
+    sensors += [ledger_sensor(delegation, status, state) for status, state in _LEDGER]
+    schedules = [policy_schedule(i, delegation) for i in range(len(delegation.config.schedules))]
     return dg.Definitions(jobs=jobs, sensors=sensors, schedules=schedules)

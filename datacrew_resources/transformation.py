@@ -61,7 +61,7 @@ def run_transformation(
     loaded = find_spec(specs, name)
     agent_id = loaded.spec.agent
     if request_id is not None:
-        agent_id = delegated_agent(home, config, specs, request_id, loaded.spec.key_string)
+        agent_id = delegated_agent(home, config, specs, request_id, loaded.spec.key_string, run_id)
     # The engine places unpartitioned outputs by their format; a Dagster partition is one file.
     spec, output = loaded.spec, None
     if partition_key is not None:

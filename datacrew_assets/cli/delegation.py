@@ -13,6 +13,13 @@ from datacrew_resources.delegation.service import Delegation, parse_assignments
 from datacrew_resources.delegation.store import STATES, Priority, Request
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     requests = sub.add_parser("requests", parents=[common], help="the delegation request queue")
     actions = requests.add_subparsers(dest="action", required=True)
@@ -27,7 +34,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
                         help="a resource asked for, checked against the rule's limits (repeatable)")
     listing = actions.add_parser("list", parents=[common], help="requests, newest last")
     listing.add_argument("--state", action="append", choices=STATES, help="only these states (repeatable)")
-    listing.add_argument("--limit", type=int, default=100)
+    listing.add_argument("--limit", type=_positive, default=100)
     show = actions.add_parser("show", parents=[common], help="one request with its audit trail")
     show.add_argument("request_id", metavar="ID")
     approve = actions.add_parser("approve", parents=[common], help="approve a request awaiting approval")
@@ -41,7 +48,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     optimize = sub.add_parser("optimize", parents=[common],
                               help="assign pending requests to agents (exact solver vs greedy baseline)")
     optimize.add_argument("--apply", action="store_true", help="retarget pending requests to the optimal plan")
-    optimize.add_argument("--limit", type=int, default=10_000, help="pending requests considered, in queue order")
+    optimize.add_argument("--limit", type=_positive, default=10_000, help="pending requests considered, in queue order")
 
 
 def request_json(request: Request) -> dict[str, Any]:

@@ -51,6 +51,14 @@ class ScheduleConfig(_Strict):
 
     _name = field_validator("name")(lower_snake)
 
+    @field_validator("priority")
+    @classmethod
+    def _known_priority(cls, value: str) -> str:
+        names = ("low", "medium", "high", "critical", "emergency")
+        if value.strip().lower() not in names:
+            raise ValueError(f"unknown priority (use {', '.join(names)})")
+        return value.strip().lower()
+
     @field_validator("cron")
     @classmethod
     def _valid_cron(cls, value: str) -> str:

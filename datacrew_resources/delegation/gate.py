@@ -17,6 +17,7 @@ from typing import Any
 
 from .policy import Decision, DelegationRequest, evaluate
 from .service import Delegation, approval_of
+from .targets import touched_classifications
 from .store import (
     APPROVED, AWAITING_APPROVAL, DENIED, ESCALATED, FAILED, LAUNCHED, PENDING, RUNNING, SUCCEEDED, Change,
     Priority, Request,
@@ -32,10 +33,11 @@ RUN_FAILED = frozenset({"FAILURE", "CANCELED"})
 class RunInfo:
     run_id: str
     status: str  # a DagsterRunStatus value
+    run_key: str | None = None  # the dagster/run_key tag, set on runs a sensor created
 
 
-# request ids -> the run the instance holds for each (absent when it has none)
-RunLookup = Callable[[Sequence[str]], Mapping[str, RunInfo]]
+# request ids -> the runs the instance holds tagged with each (absent when none)
+RunLookup = Callable[[Sequence[str]], Mapping[str, Sequence[RunInfo]]]
 
 
 @dataclass(frozen=True)
@@ -103,23 +105,63 @@ def _next_state(request: Request, status: str) -> str | None:
     return to
 
 
-def reconcile(delegation: Delegation, runs: RunLookup, outcome: TickOutcome) -> None:
-    """Move launched/running requests to what the instance says; re-launch those without a run."""
+# Re-launches of one request before it is failed: each follows a tick that died between
+# marking it launched and the run reaching the instance, which should be rare.
+MAX_LAUNCH_ATTEMPTS = 3
+
+
+def _bound_run(request: Request, runs: Sequence[RunInfo]) -> RunInfo | None:
+    """The request's run: the one bound to it (by the run that claimed it), else the run
+    Dagster created for its run key, else none. Other runs carrying its tag are ignored."""
+    if request.run_id is not None:
+        return next((r for r in runs if r.run_id == request.run_id), None)
+    return next((r for r in runs if r.run_key == request.id), None)
+
+
+def _relaunch(delegation: Delegation, request: Request, jobs: frozenset[str] | None,
+              outcome: TickOutcome) -> Change:
+    """Ask again for a launched request's run, or fail it when that cannot work."""
+    target = delegation.targets.get(request.task_type)
+    rule = (request.decision or {}).get("rule")
+    problem = None
+    if target is None:
+        problem = f"task type {request.task_type!r} is no longer configured"
+    elif jobs is not None and target.job_name not in jobs:
+        problem = f"job {target.job_name} is not loaded in this code location"
+    elif request.attempts >= MAX_LAUNCH_ATTEMPTS:
+        problem = f"no run appeared after {request.attempts} launches"
+    if problem:
+        outcome.log.append(f"{request.id}: failed ({problem})")
+        outcome.count("failed")
+        return Change(request.id, (LAUNCHED,), FAILED, actor="ledger", expect_no_run=True,
+                      decision={"status": FAILED, "reasons": [problem], "rule": rule})
+    outcome.launches.append(Launch(request, target.job_name, run_tags(request, request.decision), relaunch=True))
+    outcome.log.append(f"{request.id}: launched but no run found; run request repeated")
+    outcome.count("relaunched")
+    return Change(request.id, (LAUNCHED,), None, actor="ledger", increment_attempts=True, expect_no_run=True,
+                  decision={"status": LAUNCHED, "reasons": ["no run found; run request repeated"], "rule": rule})
+
+
+def reconcile(delegation: Delegation, runs: RunLookup, outcome: TickOutcome,
+              jobs: frozenset[str] | None = None) -> None:
+    """Move launched/running requests to what the instance says; ask again for launched ones
+    without a run; fail running ones whose run has vanished, so no capacity stays taken."""
     store = delegation.store
     in_flight = store.list(states=(LAUNCHED, RUNNING), limit=1_000_000)
     if not in_flight:
         return
     found = runs([r.id for r in in_flight])
     changes: list[Change] = []
+    relaunched: list[Change] = []  # logged by _relaunch already
     for request in in_flight:
-        run = found.get(request.id)
+        run = _bound_run(request, found.get(request.id, ()))
         if run is None:
             if request.state == LAUNCHED:
-                target = delegation.targets.get(request.task_type)
-                job = target.job_name if target else request.work_target
-                outcome.launches.append(Launch(request, job, run_tags(request, request.decision), relaunch=True))
-                outcome.log.append(f"{request.id}: launched but no run found; run request repeated")
-                outcome.count("relaunched")
+                relaunched.append(_relaunch(delegation, request, jobs, outcome))
+            else:
+                reason = f"run {request.run_id} is no longer in the instance"
+                changes.append(Change(request.id, (RUNNING,), FAILED, actor="ledger",
+                                      decision={"status": FAILED, "reasons": [reason], "rule": None}))
             continue
         to = (SUCCEEDED if run.status in RUN_SUCCEEDED else FAILED if run.status in RUN_FAILED
               else RUNNING if run.status in RUN_STARTED and request.state == LAUNCHED else None)
@@ -128,6 +170,7 @@ def reconcile(delegation: Delegation, runs: RunLookup, outcome: TickOutcome) -> 
         reason = f"run {run.run_id} is {run.status}"
         changes.append(Change(request.id, (request.state,), to, fields={"run_id": run.run_id},
                               decision={"status": to, "reasons": [reason], "rule": None}, actor="ledger"))
+    store.apply(relaunched)
     for change, won in zip(changes, store.apply(changes)):
         if won:
             outcome.log.append(f"{change.request_id}: {change.to_state} ({change.decision['reasons'][0]})")
@@ -135,15 +178,19 @@ def reconcile(delegation: Delegation, runs: RunLookup, outcome: TickOutcome) -> 
 
 
 def _judge(delegation: Delegation, request: Request, workload: dict[str, int]) -> Decision:
+    # Governance judges the data as the loaded config and catalog classify it, not as it was
+    # classified when the request was submitted.
+    target = delegation.targets.get(request.task_type)
+    touched = touched_classifications(target, delegation.classified) if target else request.classifications
     return evaluate(
         DelegationRequest(request.requester, request.target, request.task_type, request.facts,
-                          request.resources, tuple(request.classifications)),
+                          request.resources, tuple(touched)),
         roster=delegation.roster, rules=delegation.rules, workload=workload, approval=approval_of(request),
     )
 
 
 def _decide_batch(delegation: Delegation, batch: list[Request], workload: dict[str, int],
-                  room: int, outcome: TickOutcome) -> Request | None:
+                  room: int, outcome: TickOutcome, jobs: frozenset[str] | None) -> Request | None:
     """Judge a batch in queue order, store every change in one transaction, collect launches.
 
     Returns the last request judged; judging stops once `room` launches are taken.
@@ -158,19 +205,32 @@ def _decide_batch(delegation: Delegation, batch: list[Request], workload: dict[s
         decision = _judge(delegation, request, workload)
         to = _next_state(request, decision.status)
         previous = (request.decision or {}).get("status")
-        if to is None and previous == decision.status:
-            continue  # still waiting for capacity: nothing new to record
+        # Still waiting for capacity: nothing new to record. An approved request keeps its
+        # approval on record (the gate reads it back), so its waits are only logged.
+        if to is None and (previous == decision.status or request.state == APPROVED):
+            continue
         if decision.status == "allowed" and to == LAUNCHED:
-            if request.task_type not in delegation.targets:
+            target = delegation.targets.get(request.task_type)
+            if target is None:
                 decision = Decision("denied", decision.rule, decision.rule_description,
                                     (*decision.reasons, f"task type {request.task_type!r} is no longer configured"))
                 to = DENIED
+            elif jobs is not None and target.job_name not in jobs:
+                # Config changed but the code location was not reloaded: wait for the reload.
+                outcome.log.append(f"{request.id}: waits; job {target.job_name} is not loaded in this code location")
+                outcome.count("waiting for reload")
+                continue
             else:
                 workload[request.target] = workload.get(request.target, 0) + 1
                 room -= 1
+        if to == DENIED and decision.status != "denied":
+            decision = Decision("denied", decision.rule, decision.rule_description,
+                                (*decision.reasons, "approved work no longer passes: denied"))
         record = _decision_record(decision)
+        # The target judged is compared too: a reassignment in between makes this change lose.
         changes.append((Change(request.id, (request.state,), to, decision=record, actor="gate",
-                               increment_attempts=to == LAUNCHED), request, decision))
+                               increment_attempts=to == LAUNCHED, expected_target=request.target),
+                        request, decision))
     results = delegation.store.apply([c for c, _, _ in changes])
     for (change, request, decision), won in zip(changes, results):
         if not won:
@@ -187,8 +247,11 @@ def _decide_batch(delegation: Delegation, batch: list[Request], workload: dict[s
     return last
 
 
-def gate_tick(delegation: Delegation, *, cursor: str | None, runs: RunLookup) -> TickOutcome:
+def gate_tick(delegation: Delegation, *, cursor: str | None, runs: RunLookup,
+              jobs: frozenset[str] | None = None) -> TickOutcome:
     """Reconcile, then judge pending and approved requests from `cursor` on, in priority order.
+
+    `jobs` are the job names the sensor may launch (None: any); work for another job waits.
 
     Stops after `gate.max_runs_per_tick` launches (the cursor then points after the last
     request judged) or when the queue is exhausted (the cursor is None: the next tick starts
@@ -196,7 +259,7 @@ def gate_tick(delegation: Delegation, *, cursor: str | None, runs: RunLookup) ->
     """
     settings = delegation.config.gate
     outcome = TickOutcome()
-    reconcile(delegation, runs, outcome)
+    reconcile(delegation, runs, outcome, jobs)
     workload = delegation.workload()
     position = cursor or None
     while True:
@@ -206,7 +269,7 @@ def gate_tick(delegation: Delegation, *, cursor: str | None, runs: RunLookup) ->
             return outcome
         batch, next_position = delegation.store.pending_batch(settings.batch_size, position,
                                                               states=(PENDING, APPROVED))
-        last = _decide_batch(delegation, batch, workload, room, outcome)
+        last = _decide_batch(delegation, batch, workload, room, outcome, jobs)
         if last is not None and last is not batch[-1]:
             outcome.cursor = last.cursor
             return outcome

@@ -111,6 +111,15 @@ def _check_conditions(rule: CompiledRule, facts: Mapping[str, Any]) -> tuple[boo
     return ok, reasons
 
 
+# Derived facts that change as work finishes: failing only these means "wait", not "escalate".
+LOAD_FACTS = frozenset({"data_workload"})
+
+
+def _only_load_fails(rule: CompiledRule, facts: Mapping[str, Any]) -> bool:
+    failing = [c.key for c in rule.conditions if (v := c.read(facts)) is MISSING or not c.holds(v)]
+    return bool(failing) and set(failing) <= LOAD_FACTS
+
+
 def _check_resources(rule: CompiledRule, resources: Mapping[str, Any]) -> tuple[bool, list[str]]:
     """A resource the rule does not limit is not granted by it."""
     ok, reasons = True, []
@@ -225,6 +234,12 @@ def evaluate(
         for ok, lines in (_check_conditions(rule, facts), _check_resources(rule, request.resources)):
             reasons.extend(lines)
             if not ok and not overridden:
+                if _only_load_fails(rule, facts):
+                    # The target is too busy for the rule, not the wrong target: wait, as when full.
+                    alternatives = alternatives_for(target, request, agents, workload,
+                                                    check_clearance=rule.config.data_governance_required)
+                    return end("deferred", f"target {target.id} too loaded for {rule.describe()}", rule,
+                               path=(), alternatives=alternatives)
                 return end("escalated", "", rule)
             if not ok:
                 reasons.append(f"overridden by {approval.by} on escalation")

@@ -17,6 +17,7 @@ from datacrew_resources.config import AgentConfig, ConfigError, Home, LoadedSpec
 
 from .policy import Approval
 from .rules import CompiledRule, compile_rules, effective_rules
+from .states import Change
 from .store import APPROVABLE_FROM, APPROVED, ESCALATED, LAUNCHED, RUNNING, Priority, Request, RequestStore
 from .targets import TaskTarget, require_task_type, task_targets, touched_classifications
 
@@ -177,18 +178,30 @@ def parse_assignments(pairs: Iterable[str], field: str) -> dict[str, Any]:
 
 
 def delegated_agent(home: Home, config: PlatformConfig, specs: list[LoadedSpec], request_id: str,
-                    spec_key: str) -> str:
+                    spec_key: str, run_id: str) -> str:
     """The agent a delegated run works as: the request's target, if the store says the request
-    is launched or running and its task type covers this spec. A run tag alone grants nothing."""
+    is launched or running, its task type covers this spec and this run holds the request.
+
+    The first run to ask claims the request (compare-and-set on an unset run id); any other
+    run carrying the same tag is refused, so a run tag alone grants nothing.
+    """
     delegation = Delegation(home, config, specs)
-    request = delegation.store.get(request_id)
+    store, field = delegation.store, "run tag datacrew/request"
+    request = store.get(request_id)
     if request is None:
-        raise ConfigError("unknown delegation request", field="run tag datacrew/request", value=request_id)
+        raise ConfigError("unknown delegation request", field=field, value=request_id)
     if request.state not in (LAUNCHED, RUNNING):
-        raise ConfigError(f"request is {request.state}, not launched", field="run tag datacrew/request",
-                          value=request_id)
+        raise ConfigError(f"request is {request.state}, not launched", field=field, value=request_id)
     target = delegation.targets.get(request.task_type)
     if target is None or spec_key not in {l.spec.key_string for l in target.specs}:
-        raise ConfigError(f"task type {request.task_type!r} does not cover {spec_key}",
-                          field="run tag datacrew/request", value=request_id)
+        raise ConfigError(f"task type {request.task_type!r} does not cover {spec_key}", field=field,
+                          value=request_id)
+    if request.run_id is None:
+        claim = {"status": RUNNING, "reasons": [f"claimed by run {run_id}"],
+                 "rule": (request.decision or {}).get("rule")}
+        store.apply([Change(request_id, (request.state,), RUNNING if request.state == LAUNCHED else None,
+                            decision=claim, actor="ledger", fields={"run_id": run_id}, expect_no_run=True)])
+        request = store.require(request_id)
+    if request.run_id != run_id:
+        raise ConfigError(f"request is held by run {request.run_id}", field=field, value=request_id)
     return request.target

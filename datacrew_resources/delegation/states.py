@@ -46,7 +46,8 @@ ACTIONABLE: tuple[str, ...] = (PENDING, APPROVED)
 LAUNCHABLE_FROM: tuple[str, ...] = (PENDING, APPROVED)
 APPROVABLE_FROM: tuple[str, ...] = (AWAITING_APPROVAL, ESCALATED)
 # Work not launched yet can still go to another agent; after launch the run is that agent's.
-REASSIGNABLE_FROM: tuple[str, ...] = (PENDING, AWAITING_APPROVAL, ESCALATED, APPROVED)
+# Only pending work: an approval or escalation was given for one named target.
+REASSIGNABLE_FROM: tuple[str, ...] = (PENDING,)
 
 # Columns a `Change` may set besides the state.
 UPDATABLE = ("run_id", "approved_by", "attempts")
@@ -82,6 +83,10 @@ class Change:
     actor: str = "policy"
     fields: Mapping[str, Any] = field(default_factory=dict)
     increment_attempts: bool = False
+    # Also compare: the target judged (a reassignment in between makes the change lose),
+    # and, when True, that no run has claimed the request yet.
+    expected_target: str | None = None
+    expect_no_run: bool = False
 
 
 # One planned compare-and-set: the UPDATE, its parameters, and the audit entry written if it
@@ -115,7 +120,12 @@ def plan(change: Change, stamp: str) -> Step:
         params.append(value)
     if change.increment_attempts:
         sets.append("attempts = attempts + 1")
-    return compare_and_set(rid, expected, sets, params, entry)
+    sql, bound, entry = compare_and_set(rid, expected, sets, params, entry)
+    if change.expected_target is not None:
+        sql, bound = sql + " AND target = ?", (*bound, change.expected_target)
+    if change.expect_no_run:
+        sql += " AND run_id IS NULL"
+    return sql, bound, entry
 
 
 def reassignment(request_id: str, new_target: str, by: str, reason: str, expected_from: Iterable[str] | str) -> Step:

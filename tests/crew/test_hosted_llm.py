@@ -224,9 +224,7 @@ def test_intent_only_spec_the_model_writes_good_sql_and_the_engine_runs_it(
         validate=VALIDATE,
     )
     server, runner = hosted(model)
-    started = time.perf_counter()
     result = _run(runner, intent_workbench, INTENT_SPEC)
-    assert time.perf_counter() - started < 60
 
     assert _rows(intent_workbench.output_path) == EXPECTED_ROWS
     assert result.execution.record_count == 4 and result.validation.valid
@@ -379,10 +377,8 @@ def test_a_tool_loop_ends_at_the_iteration_bound_and_changes_no_output(
     model = ScriptedModel(plan=[busy])
     server, runner = hosted(model, max_iterations=6)
 
-    started = time.perf_counter()
     with pytest.raises(CrewRunFailed) as failed:
         _run(runner, intent_workbench, INTENT_SPEC)
-    assert time.perf_counter() - started < 30
     assert str(failed.value) == (
         "delays_by_carrier: crew run failed: plan_sql_transformation did not finish within "
         "6 model calls (llm.max_iterations=6)"
@@ -403,15 +399,13 @@ def test_a_slow_endless_loop_ends_at_the_time_limit(hosted, intent_workbench):
 
     model = ScriptedModel(plan=[new_key])
     server, runner = hosted(model, delay_seconds=0.4, max_iterations=1000, timeout_seconds=1.5)
-    started = time.perf_counter()
     with pytest.raises(CrewRunFailed) as failed:
         _run(runner, intent_workbench, INTENT_SPEC)
-    elapsed = time.perf_counter() - started
     assert str(failed.value) == (
         "delays_by_carrier: crew run failed: time limit of 1.5s exceeded (llm.timeout_seconds)"
     )
-    assert elapsed < 1.5 + 5  # building the crew is not counted; the loop is
     calls = len(server.requests)
+    assert calls < 1000  # the time limit ended the loop, not the iteration limit
     time.sleep(1.0)  # the request in flight at the deadline gets no tool call after it
     assert len(server.requests) <= calls + 1
     assert all(not r.ok for r in failed.value.trace)  # unknown keys: refused, nothing ran

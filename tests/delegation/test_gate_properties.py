@@ -73,21 +73,23 @@ class FakeInstance:
 
     def __init__(self):
         self.runs: dict[str, RunInfo] = {}
-        self.created: dict[str, int] = {}
+        self.fresh_launches: dict[str, int] = {}  # first launches (not repeats) per request
 
     def lookup(self, ids):
-        return {i: self.runs[i] for i in ids if i in self.runs}
+        return {i: [self.runs[i]] for i in ids if i in self.runs}
 
     def deliver(self, launches):
         for launch in launches:
-            assert not (launch.relaunch and launch.request.id in self.runs), "re-launched a request that has a run"
-            if launch.request.id not in self.runs:
-                self.runs[launch.request.id] = RunInfo(f"run-{launch.request.id}", "STARTED")
-                self.created[launch.request.id] = self.created.get(launch.request.id, 0) + 1
+            request_id = launch.request.id
+            assert not (launch.relaunch and request_id in self.runs), "re-launched a request that has a run"
+            if not launch.relaunch:
+                self.fresh_launches[request_id] = self.fresh_launches.get(request_id, 0) + 1
+            if request_id not in self.runs:
+                self.runs[request_id] = RunInfo(f"run-{request_id}", "STARTED", run_key=request_id)
 
     def finish(self):
         for request_id, run in list(self.runs.items()):
-            self.runs[request_id] = RunInfo(run.run_id, "SUCCESS")
+            self.runs[request_id] = RunInfo(run.run_id, "SUCCESS", run.run_key)
 
 
 def crashing(store, when: str):
@@ -141,10 +143,10 @@ def test_no_launch_without_a_rule_none_twice_none_lost(roster_spec, rule_list, r
 
         stored = {r.id: r for r in delegation.store.list(limit=1000)}
         assert set(stored) == set(submitted), "a request was lost"
-        assert all(count == 1 for count in instance.created.values())
+        assert all(count == 1 for count in instance.fresh_launches.values()), "launched twice"
         log = AuditLog(delegation.store.location, backend=delegation.store.backend)
         roster = delegation.roster
-        for request_id in instance.created:
+        for request_id in instance.runs:
             request = stored[request_id]
             entries = log.entries(request_id)
             allowed = [e for e in entries if e.status == "allowed"]

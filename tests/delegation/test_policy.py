@@ -263,10 +263,12 @@ def test_roster_may_be_a_mapping():
 
 
 def test_derived_facts_replace_what_the_requester_claims():
-    # collab_b carries 5 of 5 tasks: the requester's "data_workload: 0.5" is ignored.
+    # collab_b carries 5 of 5 tasks: the requester's "data_workload: 0.5" is ignored, and a
+    # target too loaded for the peer rule waits (with alternatives), it does not escalate.
     d = decide("collab_a", "collab_b", "code_review", PEER_FACTS, workload={"collab_b": 5})
-    assert d.status == "escalated"
+    assert (d.status, d.escalation_path) == ("deferred", ())
     assert d.reasons[3] == "condition data_workload <= 0.8 fails (1)"
+    assert d.reasons[-1] == f"target collab_b too loaded for {R3}"
     d = decide("collab_a", "collab_d", "code_review", {**PEER_FACTS, "expertise_match": 1.0})
     assert "condition expertise_match >= 0.7 fails (0)" in d.reasons
     assert d.status == "escalated"

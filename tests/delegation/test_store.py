@@ -445,13 +445,11 @@ def test_reassign_is_a_compare_and_set_on_the_target(store: RequestStore) -> Non
 
 def test_reassign_states_and_bad_input(store: RequestStore) -> None:
     request = _submit(store)
-    _drive(store, request.id, APPROVED)
-    assert not store.reassign(request.id, "analyst_2", by="alice", reason="r")  # expects pending by default
-    assert store.reassign(request.id, "analyst_2", by="alice", reason="r", expected_from=(PENDING, APPROVED))
     hostile = "x'; DROP TABLE delegation_requests; --"
-    assert store.reassign(request.id, hostile, by="alice", reason="r", expected_from=(APPROVED,))
+    assert store.reassign(request.id, hostile, by="alice", reason="r")
     assert store.get(request.id).target == hostile
     for kwargs, needle in [
+        ({"expected_from": (APPROVED,)}, "cannot reassign a approved request"),
         ({"expected_from": (LAUNCHED,)}, "cannot reassign a launched request"),
         ({"expected_from": ("bogus",)}, "unknown state"),
         ({"expected_from": ()}, "needs at least one expected state"),
@@ -461,11 +459,15 @@ def test_reassign_states_and_bad_input(store: RequestStore) -> None:
         ({"request_id": "missing"}, "unknown request"),
     ]:
         args = {"request_id": request.id, "new_target": "analyst_3", "by": "alice", "reason": "r",
-                "expected_from": (APPROVED,), **kwargs}  # fmt: skip
+                "expected_from": (PENDING,), **kwargs}  # fmt: skip
         with pytest.raises(ConfigError, match=needle):
             store.reassign(args.pop("request_id"), args.pop("new_target"), **args)
     assert store.get(request.id).target == hostile
-    assert [status for _, status, _, _ in _audit(store, request.id)] == ["reassigned", "reassigned"]
+    # An approval was given for a named target: approved work is never reassigned.
+    _drive(store, request.id, APPROVED)
+    assert not store.reassign(request.id, "analyst_2", by="alice", reason="r")
+    assert store.get(request.id).target == hostile
+    assert [status for _, status, _, _ in _audit(store, request.id)][0] == "reassigned"
 
 
 # --- workload ----------------------------------------------------------------------------------

@@ -41,9 +41,10 @@ def submit_coordinated(home: Home, target: str = "etl-developer-1", task_type: s
                                    resources=extra.pop("resources", COORD_RESOURCES), **extra)
 
 
-def tick(home: Home, instance: dg.DagsterInstance, cursor: str | None = None) -> dg.SensorResult:
-    """One evaluation of the gate sensor, as the daemon runs it."""
+def tick(home: Home, instance: dg.DagsterInstance, cursor: str | None = None):
+    """One evaluation of the gate sensor as the daemon runs it (run requests resolved against
+    the sensor's jobs): the result has `run_requests` and `cursor`."""
     defs = build_definitions(home)
     sensor = defs.resolve_sensor_def(GATE_SENSOR)
     context = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs)
-    return sensor(context)
+    return sensor.evaluate_tick(context)

@@ -11,6 +11,7 @@ from datacrew_assets.definitions import build_definitions
 from datacrew_resources.config import ConfigError
 from datacrew_resources.delegation.audit import AuditLog
 from datacrew_resources.delegation.gate import RunInfo, gate_tick
+from datacrew_resources.delegation.states import Change
 from datacrew_resources.delegation.service import Delegation
 
 from .delegation_helpers import edit_config, set_agent, submit_coordinated, tick
@@ -43,7 +44,7 @@ def test_allowed_request_launches_once_runs_as_the_target_and_is_reconciled(home
     # The run never reached the instance (the tick "died"): the same run key is asked again.
     again = tick(home, instance, result.cursor)
     assert [r.run_key for r in again.run_requests] == [request.id]
-    assert Delegation(home).store.require(request.id).attempts == 1
+    assert Delegation(home).store.require(request.id).attempts == 2  # counted, and capped
 
     # The daemon would launch it; here the job runs in process with the sensor's tags.
     job = build_definitions(home).resolve_job_def("task_data_validation")
@@ -60,7 +61,8 @@ def test_allowed_request_launches_once_runs_as_the_target_and_is_reconciled(home
     stored = Delegation(home).store.require(request.id)
     assert (stored.state, stored.run_id) == ("succeeded", run.run_id)
     assert Delegation(home).workload() == {}
-    assert audit(home, request.id) == [("allowed", "gate"), ("succeeded", "ledger")]
+    assert audit(home, request.id) == [("allowed", "gate"), ("launched", "ledger"), ("running", "ledger"),
+                                       ("succeeded", "ledger")]
 
 
 def test_a_run_tag_alone_does_not_make_a_run_delegated(home, instance):
@@ -154,13 +156,13 @@ def test_batches_and_cursor_carry_a_backlog_across_ticks(home):
     created: dict[str, RunInfo] = {}  # the daemon: a run per delivered run key
 
     def lookup(request_ids):
-        return {i: created[i] for i in request_ids if i in created}
+        return {i: [created[i]] for i in request_ids if i in created}
 
     cursor, per_tick = None, []
     for _ in range(3):
         outcome = gate_tick(Delegation(home), cursor=cursor, runs=lookup)
         per_tick.append([l.request.id for l in outcome.launches])
-        created.update({l.request.id: RunInfo("run-" + l.request.id, "STARTED") for l in outcome.launches})
+        created.update({l.request.id: RunInfo("run-" + l.request.id, "STARTED", l.request.id) for l in outcome.launches})
         cursor = outcome.cursor
     assert [len(t) for t in per_tick] == [3, 3, 1]
     assert cursor is None
@@ -205,3 +207,65 @@ def test_definitions_name_the_gate_ledger_and_schedule(home):
     assert defs.resolve_job_def("task_data_validation").name == "task_data_validation"
     assert defs.resolve_schedule_def("nightly_transformations").cron_schedule == "0 5 * * *"
 
+
+
+def test_a_second_run_with_a_live_requests_tag_is_refused(home, instance):
+    request = submit_coordinated(home)
+    tags = tick(home, instance).run_requests[0].tags
+    job = build_definitions(home).resolve_job_def("task_data_validation")
+    first = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
+    assert first.success
+    forged = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
+    assert not forged.success
+    failure = [e for e in forged.all_events if e.event_type_value == "STEP_FAILURE"][0]
+    assert f"request is held by run {first.run_id}" in failure.event_specific_data.error.message
+    tick(home, instance)
+    assert Delegation(home).store.require(request.id).run_id == first.run_id
+
+
+def test_a_reassignment_between_judging_and_launching_wins(home):
+    request = submit_coordinated(home)
+    delegation = Delegation(home)
+    judged = delegation.store.require(request.id)
+    delegation.store.reassign(request.id, "quality-validator-1", by="optimizer", reason="moved")
+    launch = Change(request.id, ("pending",), "launched", decision={"status": "allowed", "reasons": ["r"]},
+                    actor="gate", expected_target=judged.target)
+    assert delegation.store.apply([launch]) == [False]
+    assert delegation.store.require(request.id).state == "pending"
+
+
+def test_an_approved_escalation_waits_for_capacity_and_then_launches(home, instance):
+    set_agent(home, "etl-developer-1", capacity=1)
+    busy = submit_coordinated(home)
+    escalated = submit_coordinated(home, facts={"stage_scope": True, "data_quality_threshold": 0.1})
+    assert [r.run_key for r in tick(home, instance).run_requests] == [busy.id]
+    Delegation(home).approve(escalated.id, "dana")
+    assert [r.run_key for r in tick(home, instance).run_requests] == [busy.id]  # a repeat: no run yet
+    assert Delegation(home).store.require(escalated.id).state == "approved"
+    # The busy request's run finishes; capacity frees and the approval still holds.
+    created = {busy.id: [RunInfo("run-busy", "SUCCESS", busy.id)]}
+    outcome = gate_tick(Delegation(home), cursor=None, runs=lambda ids: {i: created[i] for i in ids if i in created})
+    assert [l.request.id for l in outcome.launches] == [escalated.id]
+    assert "overridden by dana on escalation" in Delegation(home).store.require(escalated.id).decision["reasons"]
+
+
+def test_work_for_a_job_the_sensor_does_not_target_waits(home):
+    request = submit_coordinated(home)
+    outcome = gate_tick(Delegation(home), cursor=None, runs=lambda ids: {},
+                        jobs=frozenset({"materialize_transformations"}))
+    assert outcome.launches == []
+    assert Delegation(home).store.require(request.id).state == "pending"
+    assert outcome.log == [f"{request.id}: waits; job task_data_validation is not loaded in this code location"]
+    assert outcome.counts == {"waiting for reload": 1}
+
+
+def test_a_running_request_whose_run_vanished_is_failed_and_frees_capacity(home):
+    request = submit_coordinated(home)
+    delegation = Delegation(home)
+    gate_tick(delegation, cursor=None, runs=lambda ids: {})
+    delegation.store.transition(request.id, "running", expected_from="launched", run_id="gone",
+                                decision={"status": "running", "reasons": ["r"]}, actor="ledger")
+    gate_tick(delegation, cursor=None, runs=lambda ids: {})
+    stored = delegation.store.require(request.id)
+    assert (stored.state, stored.decision["reasons"]) == ("failed", ["run gone is no longer in the instance"])
+    assert delegation.workload() == {}
