@@ -12,7 +12,7 @@ from .config import ConfigError, Home
 from .config.spec import find_spec
 from .context import ToolExecutionContext, governed_engine
 from .crew import CrewRunner, CrewRunResult
-from .delegation.service import Delegation, delegated_agent
+from .delegation.service import Delegation, crew_origin, delegated_agent
 from .engine.lineage import ColumnDep, traced_lineage
 from .partitions import partition_file, scoped_spec
 from .workbench import EngineWorkbench
@@ -76,7 +76,8 @@ def run_transformation(
         # The crew's request_delegation queues a request as this run's agent, for the gate to judge.
         workbench = EngineWorkbench(
             engine, spec, output_path=output, spec_file=spec_file,
-            delegator=lambda **request: Delegation(home, config, specs).submit(requester=agent_id, **request),
+            delegator=lambda **request: Delegation(home, config, specs).submit(
+                requester=agent_id, origin_key=crew_origin(run_id), **request),
             session=session,
         )
         result = runner.run(workbench, spec_summary=spec.model_dump(mode="json"), agent_id=agent_id)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .policy import Decision, DelegationRequest, evaluate
-from .service import Delegation, approval_of
+from .service import Delegation, approval_of, trusted_facts
 from .targets import touched_classifications
 from .store import (
     APPROVED, AWAITING_APPROVAL, DENIED, ESCALATED, FAILED, LAUNCHED, PENDING, RUNNING, SUCCEEDED, Change,
@@ -183,7 +183,7 @@ def _judge(delegation: Delegation, request: Request, workload: dict[str, int]) -
     target = delegation.targets.get(request.task_type)
     touched = touched_classifications(target, delegation.classified) if target else request.classifications
     return evaluate(
-        DelegationRequest(request.requester, request.target, request.task_type, request.facts,
+        DelegationRequest(request.requester, request.target, request.task_type, trusted_facts(request),
                           request.resources, tuple(touched)),
         roster=delegation.roster, rules=delegation.rules, workload=workload, approval=approval_of(request),
     )

@@ -8,6 +8,7 @@ here, at the door, so a bad request is refused before anything is stored.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -23,6 +24,21 @@ from .targets import TaskTarget, require_task_type, task_targets, touched_classi
 
 CONTROL_URL_ENV = "DATACREW_CONTROL_URL"
 CONTROL_DB = "control.sqlite"
+# Origin keys of requests an agent submitted during a crew run; their facts are the model's.
+CREW_ORIGIN = "crew:"
+
+
+def crew_origin(run_id: str) -> str:
+    """A unique origin key for one request made by a crew in run `run_id`."""
+    return f"{CREW_ORIGIN}{run_id}:{uuid.uuid4().hex}"
+
+
+def trusted_facts(request: Request) -> dict[str, Any]:
+    """The facts the policy may use: none from a model (a crew could otherwise satisfy a rule's
+    conditions itself); the platform's derived facts apply to every request."""
+    return {} if (request.origin_key or "").startswith(CREW_ORIGIN) else dict(request.facts)
+
+
 # The decision status an approval of an escalated request is stored with; the gate reads it back.
 APPROVED_ON_ESCALATION = "approved_on_escalation"
 

@@ -269,3 +269,15 @@ def test_a_running_request_whose_run_vanished_is_failed_and_frees_capacity(home)
     stored = delegation.store.require(request.id)
     assert (stored.state, stored.decision["reasons"]) == ("failed", ["run gone is no longer in the instance"])
     assert delegation.workload() == {}
+
+
+def test_facts_a_crew_supplied_do_not_satisfy_a_rule(home, instance):
+    from datacrew_resources.delegation.service import crew_origin
+
+    # etl-architect-1's crew asks with the facts rule 2 wants; a person asking the same is allowed.
+    crew = submit_coordinated(home, origin_key=crew_origin("run-1"))
+    person = submit_coordinated(home)
+    assert [r.run_key for r in tick(home, instance).run_requests] == [person.id]
+    stored = Delegation(home).store.require(crew.id)
+    assert stored.state == "escalated"
+    assert "condition stage_scope == True fails: fact 'stage_scope' missing" in stored.decision["reasons"]
