@@ -9,6 +9,7 @@ from datacrew_resources.config import Home
 from datacrew_resources.delegation.service import Delegation
 from datacrew_resources.resources import CrewResource, PlatformResource
 
+from .alerts import alert_definitions
 from .checks import build_quality_checks
 from .delegation import delegation_definitions
 from .discovered import discovered_asset_specs
@@ -35,7 +36,11 @@ def build_definitions(home: Home) -> dg.Definitions:
         },
     )
     delegation = Delegation(home, config, specs)
-    return dg.Definitions.merge(core, delegation_definitions(delegation, {transform_job.name: transform_job}))
+    return dg.Definitions.merge(
+        core,
+        delegation_definitions(delegation, {transform_job.name: transform_job}),
+        alert_definitions(home=home, config=config.alerts),
+    )
 
 
 @dg.definitions

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .alerts import AlertsConfig
 from .classification import Classification
 from .delegation import ApproverConfig, GateConfig, ScheduleConfig, TaskTypeConfig
 from .errors import ConfigError, ConfigErrors, from_pydantic
@@ -183,6 +184,7 @@ class PlatformConfig(_Strict):
     approvers: list[ApproverConfig] = Field(default_factory=list)
     schedules: list[ScheduleConfig] = Field(default_factory=list)
     gate: GateConfig = Field(default_factory=GateConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
 
     @field_validator("sources", "agents", "approvers", "schedules")
     @classmethod
