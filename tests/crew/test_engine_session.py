@@ -9,16 +9,15 @@ import duckdb
 import pytest
 import yaml
 
-from datacrew_resources.catalog.discover import discover
 from datacrew_resources.config import Home
 from datacrew_resources.config.platform import LLMConfig
 from datacrew_resources.crew import CrewAIRunner, CrewRunFailed
 from datacrew_resources.engine import Engine, SourceRef, TransformationFailed
-from datacrew_resources.environment import prepare_environment
 from datacrew_resources.transformation import run_transformation
 from datacrew_resources.workbench import EngineWorkbench
 from tests.engine.helpers import make_spec
 
+from .small_home import small_home
 from .test_hosted_llm import EXPECTED_ROWS, FLIGHTS
 
 ROWS = 6000  # a three-way cross join of this many rows runs for minutes
@@ -97,23 +96,10 @@ SPEC = {
 def home(tmp_path: Path, monkeypatch) -> Home:
     """A discovered home: one lake file of six flights and one spec."""
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
-    root = tmp_path / "home"
-    lake = root / "sources" / "lake"
-    lake.mkdir(parents=True)
-    with duckdb.connect() as con:
-        con.execute("CREATE TABLE flights (id INTEGER, carrier VARCHAR, origin VARCHAR, dep_delay DOUBLE)")
-        con.executemany("INSERT INTO flights VALUES (?, ?, ?, ?)", FLIGHTS)
-        con.execute("COPY flights TO ? (FORMAT parquet)", [str(lake / "flights.parquet")])
-    (root / "specs").mkdir()
-    (root / "specs" / "delays_by_carrier.yaml").write_text(yaml.safe_dump(SPEC, sort_keys=False))
-    home = Home(root)
-    home.config_path.write_text(yaml.safe_dump({
+    return small_home(tmp_path / "home", flights=FLIGHTS, spec=SPEC, config={
         "sources": [{"name": "lake", "type": "data_lake", "uri": "sources/lake", "owner": "team:flight-ops"}],
         "transformations": "specs/*.yaml",
-    }))
-    prepare_environment(home)
-    discover(home, home.load_config())
-    return home
+    })
 
 
 def test_a_crew_run_opens_one_sandbox_for_all_its_engine_steps(home, monkeypatch):

@@ -12,17 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import duckdb
 import pytest
 import yaml
 
-from datacrew_resources.catalog.discover import discover
 from datacrew_resources.config import Home
 from datacrew_resources.config.spec import find_spec
 from datacrew_resources.delegation.service import Delegation
 from datacrew_resources.delegation.states import PENDING
 from datacrew_resources.engine import Engine
-from datacrew_resources.environment import prepare_environment
 from datacrew_resources.workbench import EngineWorkbench
 from tests.fakes.chat_server import ScriptedChatServer, tool_call
 from tests.fakes.scripted_model import (
@@ -33,6 +30,7 @@ from tests.fakes.scripted_model import (
     validation_answer,
 )
 
+from .small_home import small_home
 from .test_hosted_llm import DUMMY_KEY, FLIGHTS, KEY_ENV, MODEL, loopback_only  # noqa: F401 - a fixture
 
 AGENT = "etl-architect-1"  # the spec's agent: the run works, and asks, as this agent
@@ -84,20 +82,7 @@ def _write_config(home: Home, llm: dict[str, Any] | None = None) -> None:
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Home:
     """A small discovered home: one lake file of flights, one spec, a roster and a task type."""
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
-    root = tmp_path / "home"
-    lake = root / "sources" / "lake"
-    lake.mkdir(parents=True)
-    with duckdb.connect() as con:
-        con.execute("CREATE TABLE flights (id INTEGER, carrier VARCHAR, origin VARCHAR, dep_delay DOUBLE)")
-        con.executemany("INSERT INTO flights VALUES (?, ?, ?, ?)", FLIGHTS)
-        con.execute("COPY flights TO ? (FORMAT parquet)", [str(lake / "flights.parquet")])
-    (root / "specs").mkdir()
-    (root / "specs" / "delays_by_carrier.yaml").write_text(yaml.safe_dump(SPEC, sort_keys=False))
-    home = Home(root)
-    _write_config(home)
-    prepare_environment(home)
-    discover(home, home.load_config())
-    return home
+    return small_home(tmp_path / "home", flights=FLIGHTS, spec=SPEC, config=_config())
 
 
 def _stored(home: Home) -> list[Any]:
