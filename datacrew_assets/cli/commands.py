@@ -18,6 +18,7 @@ from ..definitions import build_definitions
 from ..runs import CheckOutcome, RunReport, materialize, resolve_selection, transformation_keys
 from .lineage import ColumnGraph, column_report, column_report_lines, dependency_maps, walk
 from . import delegation
+from .output import emit
 from .validation import validate_home
 
 
@@ -36,10 +37,6 @@ def run(args: argparse.Namespace, home: Home) -> int:
     return handler(args, home)
 
 
-def _emit(args: argparse.Namespace, payload: Any, lines: list[str]) -> None:
-    print(json.dumps(payload, indent=2, default=str) if args.json else "\n".join(lines))
-
-
 def demo(args: argparse.Namespace, home: Home) -> int:
     started = time.perf_counter()
     install_templates(home)
@@ -56,13 +53,13 @@ def demo(args: argparse.Namespace, home: Home) -> int:
         f"  DATACREW_HOME={home.root} DAGSTER_HOME={home.dagster_home} dagster dev",
     ]
     payload = {"home": str(home.root), "seconds": seconds, "run_id": report.run_id, "assets": [a.to_dict() for a in report.assets]}
-    _emit(args, payload, lines)
+    emit(args, payload, lines)
     return 0 if report.ok else 1
 
 
 def validate(args: argparse.Namespace, home: Home) -> int:
     checked = validate_home(home)
-    _emit(args, {"ok": True, "specs": checked}, [f"ok: datacrew.yaml and {len(checked)} specs are valid"])
+    emit(args, {"ok": True, "specs": checked}, [f"ok: datacrew.yaml and {len(checked)} specs are valid"])
     return 0
 
 
@@ -70,7 +67,7 @@ def discover_command(args: argparse.Namespace, home: Home) -> int:
     result = discover(home, home.load_config())
     datasets = [_dataset_json(r) for r in result.records]
     lines = [f"{d['asset_key']:<32} {d['record_count']:>10,} rows  {len(d['schema']):>3} columns  quality {d['quality_score']}" for d in datasets]
-    _emit(args, {"datasets": datasets}, lines or ["no datasets found"])
+    emit(args, {"datasets": datasets}, lines or ["no datasets found"])
     return 0
 
 
@@ -105,7 +102,7 @@ def search_command(args: argparse.Namespace, home: Home) -> int:
         for hit in ranked
     ]
     lines = [f"{hit.score:6.3f}  {hit.record.key_string}" for hit in ranked]
-    _emit(args, {"query": args.query, "results": payload}, lines or ["no match"])
+    emit(args, {"query": args.query, "results": payload}, lines or ["no match"])
     return 0
 
 
@@ -115,7 +112,7 @@ def materialize_command(args: argparse.Namespace, home: Home) -> int:
     keys = transformation_keys(home) if args.all else resolve_selection(home, args.names)
     validate_home(home)
     report = materialize(home, keys, partition_key=args.partition)
-    _emit(args, {"run_id": report.run_id, "assets": [a.to_dict() for a in report.assets]}, _report_lines(report))
+    emit(args, {"run_id": report.run_id, "assets": [a.to_dict() for a in report.assets]}, _report_lines(report))
     return 0 if report.ok else 1
 
 

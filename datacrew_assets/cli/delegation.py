@@ -3,14 +3,33 @@
 from __future__ import annotations
 
 import argparse
-import json
+from collections.abc import Iterable
 from typing import Any
 
-from datacrew_resources.config import Home
+import yaml
+
+from datacrew_resources.config import ConfigError, Home
 from datacrew_resources.delegation.assignment import apply_moves, plan_pending
 from datacrew_resources.delegation.audit import AuditLog
-from datacrew_resources.delegation.service import Delegation, parse_assignments
+from datacrew_resources.delegation.service import Delegation
 from datacrew_resources.delegation.store import STATES, Priority, Request
+
+from .output import emit
+
+
+def parse_assignments(pairs: Iterable[str], field: str) -> dict[str, Any]:
+    """`key=value` pairs from the command line; values read as YAML scalars (0.9, true, 2_hours)."""
+    found: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError("expected key=value", field=field, value=pair)
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        found[key.strip()] = value if isinstance(value, (str, int, float, bool)) else raw
+    return found
 
 
 def _positive(text: str) -> int:
@@ -68,10 +87,6 @@ def _line(request: Request) -> str:
             f"{request.requester} -> {request.target}  {request.task_type}  {reason}").rstrip()
 
 
-def _emit(args: argparse.Namespace, payload: Any, lines: list[str]) -> None:
-    print(json.dumps(payload, indent=2, default=str) if args.json else "\n".join(lines))
-
-
 def requests_command(args: argparse.Namespace, home: Home) -> int:
     delegation = Delegation(home)
     if args.action == "submit":
@@ -79,10 +94,10 @@ def requests_command(args: argparse.Namespace, home: Home) -> int:
             requester=args.requester, target=args.target, task_type=args.task_type, priority=args.priority,
             facts=parse_assignments(args.fact, "--fact"), resources=parse_assignments(args.resource, "--resource"),
         )
-        _emit(args, request_json(request), [f"submitted {request.id} (pending; the delegation gate decides)"])
+        emit(args, request_json(request), [f"submitted {request.id} (pending; the delegation gate decides)"])
     elif args.action == "list":
         found = delegation.store.list(states=args.state, limit=args.limit)
-        _emit(args, [request_json(r) for r in found], [_line(r) for r in found] or ["no requests"])
+        emit(args, [request_json(r) for r in found], [_line(r) for r in found] or ["no requests"])
     elif args.action == "show":
         request = delegation.store.require(args.request_id)
         trail = AuditLog(delegation.store.location, backend=delegation.store.backend).entries(request.id)
@@ -91,13 +106,13 @@ def requests_command(args: argparse.Namespace, home: Home) -> int:
             for e in trail]}
         lines = [_line(request)] + [f"  {e.at:%Y-%m-%d %H:%M:%S} {e.actor}: {e.status}: {'; '.join(e.reasons)}"
                                     for e in trail]
-        _emit(args, payload, lines)
+        emit(args, payload, lines)
     elif args.action == "approve":
         request = delegation.approve(args.request_id, args.by)
-        _emit(args, request_json(request), [f"approved {request.id} by {args.by}; the gate launches it"])
+        emit(args, request_json(request), [f"approved {request.id} by {args.by}; the gate launches it"])
     else:
         request = delegation.reject(args.request_id, args.by, args.reason)
-        _emit(args, request_json(request), [f"rejected {request.id} by {args.by}"])
+        emit(args, request_json(request), [f"rejected {request.id} by {args.by}"])
     return 0
 
 
@@ -107,7 +122,7 @@ def agents_command(args: argparse.Namespace, home: Home) -> int:
     lines += [f"{s.agent.id:<24} {s.agent.authority.name:<22} {s.workload:>4}/{s.agent.capacity:<4}  "
               + ", ".join(f"{k} {v:g}" for k, v in sorted(s.agent.specializations.items()))
               for s in roster]
-    _emit(args, [s.to_dict() for s in roster], lines)
+    emit(args, [s.to_dict() for s in roster], lines)
     return 0
 
 
@@ -125,5 +140,5 @@ def optimize_command(args: argparse.Namespace, home: Home) -> int:
     if args.apply:
         report["moved"] = apply_moves(delegation, optimization)
         lines.append(f"retargeted {report['moved']} pending requests")
-    _emit(args, report, lines)
+    emit(args, report, lines)
     return 0

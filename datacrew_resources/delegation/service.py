@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -174,23 +174,6 @@ def approval_of(request: Request) -> Approval | None:
         return None
     escalated = (request.decision or {}).get("status") == APPROVED_ON_ESCALATION
     return Approval(request.approved_by, escalated=escalated)
-
-
-def parse_assignments(pairs: Iterable[str], field: str) -> dict[str, Any]:
-    """`key=value` pairs from the command line; values read as YAML scalars (0.9, true, 2_hours)."""
-    import yaml
-
-    found: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError("expected key=value", field=field, value=pair)
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
-            value = raw
-        found[key.strip()] = value if isinstance(value, (str, int, float, bool)) else raw
-    return found
 
 
 def delegated_agent(home: Home, config: PlatformConfig, specs: list[LoadedSpec], request_id: str,
