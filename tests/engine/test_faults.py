@@ -219,3 +219,40 @@ def test_a_warehouse_writer_waits_for_the_other_writer_and_then_succeeds(
     with duckdb.connect(str(database), read_only=True) as con:
         tables = sorted(con.execute("SELECT table_name FROM duckdb_tables()").fetchall())
     assert tables == [("other",), ("t",)]  # the other writer's work survives too
+
+
+def warehouse_held(database: Path) -> bool:
+    """True while another process has the database open for writing (its load is under way)."""
+    try:
+        duckdb.connect(str(database), read_only=True).close()
+    except duckdb.IOException as e:
+        if "lock" in str(e).lower():
+            return True
+        raise
+    return False
+
+
+def test_a_sigkilled_warehouse_load_leaves_the_previous_table_and_the_next_run_succeeds(
+        big, tmp_path: Path) -> None:
+    heavy = HEAVY.model_copy(update={"output": HEAVY.output.model_validate({"format": "warehouse"})})
+    previous = heavy.model_copy(update={"rules": [*heavy.rules, *SMALL.rules]})
+    engine = engine_for(big, tmp_path)
+    engine.execute(previous, engine.compile(previous))
+    database = tmp_path / "out" / "warehouse.duckdb"
+    worker = start_worker(big, tmp_path, heavy)
+    deadline = time.monotonic() + DEADLINE
+    try:
+        while not warehouse_held(database):  # staging is written first; the kill hits the load
+            assert worker.poll() is None, f"the write ended before it loaded: {worker.stderr.read()}"
+            assert time.monotonic() < deadline, "the worker never opened the warehouse"
+            time.sleep(0.002)
+    finally:
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=DEADLINE)
+    assert worker.returncode == -signal.SIGKILL
+    with duckdb.connect(str(database), read_only=True) as con:  # WAL replay: the old table, whole
+        assert con.execute("SELECT count(*), max(id) FROM transformed.t").fetchall() == [(10, 9)]
+    result = engine.execute(heavy, engine.compile(heavy))
+    assert result.record_count == ROWS
+    with duckdb.connect(str(database), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM transformed.t").fetchall() == [(ROWS,)]
