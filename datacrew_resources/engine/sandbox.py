@@ -85,6 +85,8 @@ def open_sandbox(
         directories = [_as_dir(d) for d in [*dirs, *allowed_dirs]]
         # A directory itself (to create it, as a partitioned COPY does) is a path, not a prefix.
         paths = [*files, *(str(Path(p).resolve()) for p in [*allowed_paths, *allowed_dirs])]
+        # DuckDB 2.0 shows a connect-time max_temp_directory_size but applies only a SET one.
+        con.execute("SET max_temp_directory_size = ?", [max_temp_directory_size])
         con.execute("SET allowed_directories = ?", [directories])
         con.execute("SET allowed_paths = ?", [paths])
         if metadata_cache:

@@ -142,3 +142,14 @@ def test_the_run_limits_are_the_connection_settings(tmp_path) -> None:
     assert settings["threads"] == "1"
     assert settings["memory_limit"].startswith("512")
     assert settings["max_temp_directory_size"].startswith("1")
+
+
+SPILLING = "SELECT count(*) FROM (SELECT md5(range::VARCHAR) AS h, count(*) FROM range(2000000) GROUP BY h)"
+
+
+def test_the_temp_directory_limit_is_enforced_not_only_shown(tmp_path):
+    with open_sandbox([], temp_dir=tmp_path, memory_limit="32MB", threads=1, max_temp_directory_size="1MB") as con:
+        with pytest.raises(duckdb.OutOfMemoryException, match="failed to offload data block"):
+            con.execute(SPILLING).fetchall()
+    with open_sandbox([], temp_dir=tmp_path, memory_limit="32MB", threads=1, max_temp_directory_size="4GB") as con:
+        assert con.execute(SPILLING).fetchall() == [(2_000_000,)]  # the same query spills and completes
