@@ -46,8 +46,12 @@ def discovered_asset_spec(*, record: DatasetRecord) -> dg.AssetSpec:
     )
 
 
+# Formats whose kind is the system holding them rather than the format's own name.
+STORAGE_KIND = {"duckdb_table": "duckdb", "nats_stream": "nats", "redis_stream": "redis"}
+
+
 def _storage_kind(record: DatasetRecord) -> str:
-    return "duckdb" if record.format == "duckdb_table" else record.format
+    return STORAGE_KIND.get(record.format, record.format)
 
 
 def discovered_asset_specs(records: list[DatasetRecord]) -> list[dg.AssetSpec]:

@@ -4,33 +4,106 @@ Everything is checked and scanned before anything is written, and all
 sources are written in one transaction: a bad source (unsupported type,
 missing path, unreadable file) raises a one-line `ConfigError` and leaves
 the catalog exactly as it was.
+
+A source is scanned by the connector registered for its type and its uri's
+scheme (`PATH` for a plain path, else the scheme: `nats`, `redis`, `s3`).
+A connector first locates the source (a path check for file-based ones, a
+URL check for servers), then scans what was located. A connector that
+`resumes` also gets the source's current records by dataset name, so it can
+carry positions (a landing zone's last batch, a consumer's last message id)
+from one scan to the next.
 """
 
 from __future__ import annotations
 
+import importlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 from ..config import ConfigError, Home, PlatformConfig, SourceConfig, SourceType
 from ..config.platform import CONFIG_FILE
+from .fileshare import scan_fileshare
 from .lake import scan_lake
+from .landing import scan_landing_zone
 from .models import DatasetRecord
 from .store import CatalogStore
 from .warehouse import scan_warehouse
 
-Connector = Callable[[SourceConfig, Path], list[DatasetRecord]]
+PATH = "path"  # the scheme of a uri without one: a path, relative to the home or absolute
 
-CONNECTORS: dict[SourceType, Connector] = {
-    SourceType.data_lake: scan_lake,
-    SourceType.data_warehouse: scan_warehouse,
+Locate = Callable[[Home, SourceConfig], Any]
+
+
+def _path_locator(kind: str, expected: Callable[[Path], bool]) -> Locate:
+    def locate(home: Home, source: SourceConfig) -> Path:
+        path = home.resolve_uri(source.uri)
+        if not path.exists():
+            problem = f"source {source.name!r}: path does not exist ({path})"
+        elif not expected(path):
+            problem = f"source {source.name!r}: expected a {kind} ({path})"
+        else:
+            return path
+        raise ConfigError(problem, file=CONFIG_FILE, field=f"sources.{source.name}.uri", value=source.uri)
+
+    return locate
+
+
+locate_directory = _path_locator("directory", Path.is_dir)
+locate_database_file = _path_locator("DuckDB database file", Path.is_file)
+
+
+def locate_url(home: Home, source: SourceConfig) -> str:
+    """The uri itself, once it names a host (`nats://127.0.0.1:4222/STREAM`)."""
+    if not urlsplit(source.uri).hostname:
+        raise ConfigError(
+            f"source {source.name!r}: expected a URL with a host",
+            file=CONFIG_FILE, field=f"sources.{source.name}.uri", value=source.uri,
+        )
+    return source.uri
+
+
+@dataclass(frozen=True)
+class Connector:
+    """`scan(source, located)`, or `scan(source, located, previous)` when it `resumes`."""
+
+    scan: Callable[..., list[DatasetRecord]]
+    locate: Locate
+    resumes: bool = False
+
+    def run(self, source: SourceConfig, located: Any, previous: Mapping[str, DatasetRecord]) -> list[DatasetRecord]:
+        return self.scan(source, located, previous) if self.resumes else self.scan(source, located)
+
+
+def _lazy(module: str, name: str) -> Callable[..., list[DatasetRecord]]:
+    """A scan function imported on first use: the NATS and Redis clients cost ~1 s to import."""
+
+    def scan(*args: Any) -> list[DatasetRecord]:
+        return getattr(importlib.import_module(module, __package__), name)(*args)
+
+    return scan
+
+
+scan_nats_streams = _lazy(".nats_streams", "scan_nats_streams")
+scan_redis_streams = _lazy(".redis_streams", "scan_redis_streams")
+
+CONNECTORS: dict[tuple[SourceType, str], Connector] = {
+    (SourceType.data_lake, PATH): Connector(scan_lake, locate_directory),
+    (SourceType.data_warehouse, PATH): Connector(scan_warehouse, locate_database_file),
+    (SourceType.file_systems, PATH): Connector(scan_fileshare, locate_directory),
+    (SourceType.streaming, PATH): Connector(scan_landing_zone, locate_directory, resumes=True),
+    (SourceType.streaming, "nats"): Connector(scan_nats_streams, locate_url, resumes=True),
+    (SourceType.streaming, "redis"): Connector(scan_redis_streams, locate_url, resumes=True),
+    (SourceType.streaming, "rediss"): Connector(scan_redis_streams, locate_url, resumes=True),
 }
-# What each connector's uri must point at.
-_EXPECTED_PATH: dict[SourceType, Callable[[Path], bool]] = {
-    SourceType.data_lake: Path.is_dir,
-    SourceType.data_warehouse: Path.is_file,
-}
+
+
+def uri_scheme(uri: str) -> str:
+    """`nats` for `nats://host/stream`; `PATH` for `data/lake` or `/srv/share`."""
+    return urlsplit(uri).scheme.lower() if "://" in uri else PATH
 
 
 @dataclass(frozen=True)
@@ -55,12 +128,16 @@ def discover(
     """Scan the sources (all, or those named) and replace their records in the catalog."""
     started = time.perf_counter()
     selected = _select(config, sources)
-    paths = {source.name: _checked_path(home, source) for source in selected}
+    connectors = {source.name: _connector(source) for source in selected}
+    located = {source.name: connectors[source.name].locate(home, source) for source in selected}
+    store = CatalogStore(home.catalog_path)
+    current = store.all() if any(c.resumes for c in connectors.values()) else []
     reports: list[SourceReport] = []
     found: dict[str, list[DatasetRecord]] = {}
     for source in selected:
         source_started = time.perf_counter()
-        records = CONNECTORS[source.type](source, paths[source.name])
+        previous = {r.dataset_name: r for r in current if r.source == source.name and r.source_type is source.type}
+        records = connectors[source.name].run(source, located[source.name], previous)
         found[source.name] = records
         reports.append(
             SourceReport(
@@ -71,7 +148,7 @@ def discover(
                 seconds=time.perf_counter() - source_started,
             )
         )
-    CatalogStore(home.catalog_path).replace_sources(found)
+    store.replace_sources(found)
     return DiscoveryReport(
         sources=reports,
         records=[r for records in found.values() for r in records],
@@ -92,20 +169,20 @@ def _select(config: PlatformConfig, names: Iterable[str] | None) -> list[SourceC
     return selected
 
 
-def _checked_path(home: Home, source: SourceConfig) -> Path:
-    if source.type not in CONNECTORS:
-        supported = ", ".join(t.value for t in CONNECTORS)
+def _connector(source: SourceConfig) -> Connector:
+    schemes = [scheme for type_, scheme in CONNECTORS if type_ is source.type]
+    if not schemes:
+        supported = ", ".join(dict.fromkeys(type_.value for type_, _ in CONNECTORS))
         raise ConfigError(
             f"source type {source.type.value} is not supported yet (supported: {supported})",
             file=CONFIG_FILE,
             field=f"sources.{source.name}.type",
         )
-    path = home.resolve_uri(source.uri)
-    if not path.exists():
-        problem = f"source {source.name!r}: path does not exist ({path})"
-    elif not _EXPECTED_PATH[source.type](path):
-        kind = "directory" if source.type is SourceType.data_lake else "DuckDB database file"
-        problem = f"source {source.name!r}: expected a {kind} ({path})"
-    else:
-        return path
-    raise ConfigError(problem, file=CONFIG_FILE, field=f"sources.{source.name}.uri", value=source.uri)
+    scheme = uri_scheme(source.uri)
+    if scheme not in schemes:
+        raise ConfigError(
+            f"source {source.name!r}: {source.type.value} sources cannot be read from {scheme!r} uris"
+            f" (supported: {', '.join(schemes)})",
+            file=CONFIG_FILE, field=f"sources.{source.name}.uri", value=source.uri,
+        )
+    return CONNECTORS[(source.type, scheme)]

@@ -9,7 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..config import SourceType
 
-DatasetFormat = Literal["parquet", "csv", "json", "duckdb_table"]
+# Files DuckDB reads (parquet, csv, json), workbooks, warehouse tables, and message streams
+# read through their servers (NATS JetStream, Redis Streams).
+DatasetFormat = Literal["parquet", "csv", "json", "xlsx", "duckdb_table", "nats_stream", "redis_stream"]
 
 
 class ColumnInfo(BaseModel):
@@ -19,6 +21,29 @@ class ColumnInfo(BaseModel):
     type: str = Field(description="DuckDB type name, e.g. BIGINT, VARCHAR, TIMESTAMP WITH TIME ZONE")
     nullable: bool = True
     description: str = ""
+
+
+class StreamPosition(BaseModel):
+    """Where the last read of a stream stopped: the next discovery reads only what came after."""
+
+    # Forbidden extras: a connector passing a field this model lacks would otherwise lose it silently.
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    last: str = Field(
+        description="the last item read: a batch file relative to the stream directory (landing"
+        " zones), or the last message id or sequence (message streams)"
+    )
+    items: int = Field(description="items (batch files or messages) up to and including `last`")
+    fingerprint: str = Field(
+        default="", description="identity of `last` to notice it changed in place (a batch's `size:mtime_ns`)"
+    )
+    event_time_column: str | None = Field(default=None, description="the `event_time` option it was read with")
+    last_event_time: datetime | None = Field(default=None, description="max event time read so far")
+    window: list[dict[str, str]] = Field(
+        default_factory=list,
+        description="message streams: type signatures ({field: DuckDB type}) of the most recent messages,"
+        " oldest first, that the schema is read from",
+    )
 
 
 class DatasetRecord(BaseModel):
@@ -32,9 +57,13 @@ class DatasetRecord(BaseModel):
     description: str = ""
     format: DatasetFormat
     location: str = Field(
-        description="absolute file, directory glob (lake) or DuckDB database file (warehouse)"
+        description="absolute file, directory glob (lake, landing zone), DuckDB database file"
+        " (warehouse) or stream URL"
     )
-    table: str | None = Field(default=None, description="schema.table for warehouse datasets")
+    table: str | None = Field(
+        default=None, description="schema.table for warehouse datasets, the sheet for xlsx workbooks"
+    )
+    compression: str | None = Field(default=None, description="of the files themselves: gzip for `.csv.gz`")
     partition_keys: list[str] = Field(default_factory=list)
     primary_key: list[str] = Field(
         default_factory=list, description="declared primary key columns (warehouse tables)"
@@ -46,6 +75,7 @@ class DatasetRecord(BaseModel):
     last_updated: datetime
     owner: str = "team:data-platform"
     quality_score: float | None = None
+    stream_position: StreamPosition | None = None
 
     @property
     def asset_key(self) -> list[str]:

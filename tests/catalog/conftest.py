@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,3 +45,18 @@ def write_parquet() -> Callable[..., Path]:
         return path
 
     return write
+
+
+@pytest.fixture
+def run_unprivileged() -> Callable[..., subprocess.CompletedProcess]:
+    """Run a command that file permissions apply to, even when the tests run as root.
+
+    Root reads a mode-000 file anyway (CAP_DAC_OVERRIDE); dropping that capability and
+    CAP_DAC_READ_SEARCH from the bounding set before exec makes the child an ordinary reader.
+    """
+
+    def run(*command: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        prefix = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--"] if os.geteuid() == 0 else []
+        return subprocess.run([*prefix, *command], capture_output=True, text=True, check=False, env=env)
+
+    return run

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import duckdb
 import pytest
 
-from datacrew_resources.catalog.discover import discover
+from datacrew_resources.catalog.discover import CONNECTORS, PATH, Connector, discover, locate_url, uri_scheme
+from datacrew_resources.catalog.models import ColumnInfo, DatasetRecord, StreamPosition
 from datacrew_resources.catalog.store import CatalogStore
 from datacrew_resources.config import ConfigError, Home, PlatformConfig, SourceConfig, SourceType
 
@@ -47,14 +50,35 @@ def test_discover_only_named_sources(home):
 
 
 def test_unsupported_source_type_names_the_source(home):
-    stream = SourceConfig(name="clicks", type=SourceType.streaming, uri="nats://localhost/clicks")
+    api = SourceConfig(name="flights_api", type=SourceType.api_endpoints, uri="http://localhost/openapi.json")
+
+    with pytest.raises(ConfigError) as info:
+        discover(home, config(LAKE, api))
+
+    message = str(info.value)
+    assert "sources.flights_api.type" in message and "api_endpoints is not supported yet" in message
+    assert "(supported: data_lake, data_warehouse, file_systems, streaming)" in message
+    assert keys(home) == []
+
+
+def test_uri_scheme_without_a_connector_names_the_uri(home):
+    stream = SourceConfig(name="clicks", type=SourceType.streaming, uri="kafka://localhost:9092/clicks")
 
     with pytest.raises(ConfigError) as info:
         discover(home, config(LAKE, stream))
 
     message = str(info.value)
-    assert "sources.clicks.type" in message and "streaming is not supported yet" in message
+    assert "\n" not in message
+    assert "sources.clicks.uri: 'kafka://localhost:9092/clicks'" in message
+    assert "streaming sources cannot be read from 'kafka' uris (supported: path" in message
     assert keys(home) == []
+
+
+def test_uri_scheme():
+    assert uri_scheme("data/lake") == PATH
+    assert uri_scheme("/srv/share") == PATH
+    assert uri_scheme("nats://127.0.0.1:4222/FLIGHTS") == "nats"
+    assert uri_scheme("REDIS://127.0.0.1:6379/0?stream=events") == "redis"
 
 
 def test_missing_source_path_names_source_and_uri_and_keeps_catalog(home):
@@ -122,3 +146,34 @@ def test_lake_file_without_a_usable_name_is_a_config_error(home):
 
     assert str(bad) in str(info.value) and "\n" not in str(info.value)
     assert keys(home) == []
+
+
+def test_a_url_connector_registers_with_one_entry_and_resumes_from_its_records(home, monkeypatch):
+    """How the NATS and Redis connectors plug in: (type, scheme) -> Connector(scan, locate_url, resumes=True)."""
+    calls = []
+
+    def scan_messages(source, url, previous):
+        calls.append((url, {name: r.stream_position.last for name, r in previous.items()}))
+        last = str(len(calls) * 10)
+        return [
+            DatasetRecord(
+                source=source.name, source_type=source.type, dataset_name="clicks", format="json",
+                location=url, columns=[ColumnInfo(name="id", type="BIGINT")], record_count=len(calls) * 10,
+                last_updated=datetime(2026, 11, 24, tzinfo=UTC), stream_position=StreamPosition(last=last, items=10),
+            )
+        ]
+
+    monkeypatch.setitem(CONNECTORS, (SourceType.streaming, "nats"), Connector(scan_messages, locate_url, resumes=True))
+    nats = SourceConfig(name="bus", type=SourceType.streaming, uri="nats://127.0.0.1:4222/CLICKS")
+
+    discover(home, config(LAKE, nats))
+    discover(home, config(LAKE, nats))
+
+    assert calls == [("nats://127.0.0.1:4222/CLICKS", {}), ("nats://127.0.0.1:4222/CLICKS", {"clicks": "10"})]
+    assert CatalogStore(home.catalog_path).get("bus/clicks").record_count == 20
+
+    hostless = SourceConfig(name="bus", type=SourceType.streaming, uri="nats:///CLICKS")
+    with pytest.raises(ConfigError) as info:
+        discover(home, config(hostless))
+    assert str(info.value) == "datacrew.yaml: sources.bus.uri: 'nats:///CLICKS': source 'bus': expected a URL with a host"
+    assert len(calls) == 2

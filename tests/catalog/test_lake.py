@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import struct
@@ -224,3 +225,58 @@ def test_lake_files_are_not_modified(tmp_path, lake_source, write_parquet):
     scan_lake(lake_source, tmp_path / "lake")
 
     assert (path.read_bytes(), os.stat(path).st_mtime) == before
+
+
+def test_gzipped_text_files_record_their_compression(tmp_path, lake_source):
+    lake = tmp_path / "lake"
+    (lake / "events").mkdir(parents=True)
+    (lake / "Airports.CSV.gz").write_bytes(gzip.compress(b"faa,lat\nJFK,40.6\nLGA,40.7\n"))
+    for day in (1, 2):
+        (lake / "events" / f"day-{day}.jsonl.gz").write_bytes(gzip.compress(b'{"id": 1}\n{"id": 2}\n'))
+    (lake / "events" / "_SUCCESS").touch()
+    (lake / "backup.gz").write_bytes(gzip.compress(b"x"))  # no data suffix inside: skipped
+
+    airports, events = scan_lake(lake_source, lake)
+
+    assert (airports.dataset_name, airports.format, airports.compression) == ("airports", "csv", "gzip")
+    assert airports.record_count == 2 and types(airports) == {"faa": "VARCHAR", "lat": "DOUBLE"}
+    assert (events.dataset_name, events.format, events.compression) == ("events", "json", "gzip")
+    assert events.location == f"{lake.resolve()}/events/**/*.jsonl.gz"
+    assert (events.record_count, events.file_count) == (4, 2)
+
+
+def test_ragged_csv_is_refused_naming_the_line(tmp_path, lake_source):
+    """DuckDB's sniffer used to read this as one VARCHAR column named 'a,b' with 3 rows."""
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    bad = lake / "ragged.csv"
+    bad.write_text("a,b\n1,2\n3,4,5\n6,7\n")
+
+    with pytest.raises(DiscoveryError) as info:
+        scan_lake(lake_source, lake)
+
+    assert str(info.value) == (
+        f"{bad.resolve()}: source 'lake': ragged CSV: line 3 has 3 fields, the header has 2 (delimiter ',')"
+    )
+
+
+def test_csv_with_a_title_above_the_header_is_read_below_it(tmp_path, lake_source):
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    (lake / "report.csv").write_text("Monthly report\n\ncarrier,flights\nUA,3\nAA,4\n")
+
+    (record,) = scan_lake(lake_source, lake)
+
+    assert record.record_count == 2 and types(record) == {"carrier": "VARCHAR", "flights": "BIGINT"}
+
+
+def test_empty_file_is_refused_naming_it(tmp_path, lake_source, write_parquet):
+    lake = tmp_path / "lake"
+    write_parquet(lake / "keep.parquet")
+    empty = lake / "empty.json"
+    empty.touch()
+
+    with pytest.raises(DiscoveryError) as info:
+        scan_lake(lake_source, lake)
+
+    assert str(info.value) == f"{empty.resolve()}: source 'lake': file is empty"
