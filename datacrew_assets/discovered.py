@@ -47,7 +47,10 @@ def discovered_asset_spec(*, record: DatasetRecord) -> dg.AssetSpec:
 
 
 # Formats whose kind is the system holding them rather than the format's own name.
-STORAGE_KIND = {"duckdb_table": "duckdb", "nats_stream": "nats", "redis_stream": "redis"}
+STORAGE_KIND = {
+    "duckdb_table": "duckdb", "nats_stream": "nats", "redis_stream": "redis",
+    "postgres_table": "postgres", "api_json": "json",
+}
 
 
 def _storage_kind(record: DatasetRecord) -> str:

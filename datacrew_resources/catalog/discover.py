@@ -31,6 +31,7 @@ from .lake import scan_lake
 from .landing import scan_landing_zone
 from .models import DatasetRecord
 from .store import CatalogStore
+from .stream_source import public_uri
 from .warehouse import scan_warehouse
 
 PATH = "path"  # the scheme of a uri without one: a path, relative to the home or absolute
@@ -61,7 +62,7 @@ def locate_url(home: Home, source: SourceConfig) -> str:
     if not urlsplit(source.uri).hostname:
         raise ConfigError(
             f"source {source.name!r}: expected a URL with a host",
-            file=CONFIG_FILE, field=f"sources.{source.name}.uri", value=source.uri,
+            file=CONFIG_FILE, field=f"sources.{source.name}.uri", value=public_uri(source.uri),
         )
     return source.uri
 
@@ -89,10 +90,16 @@ def _lazy(module: str, name: str) -> Callable[..., list[DatasetRecord]]:
 
 scan_nats_streams = _lazy(".nats_streams", "scan_nats_streams")
 scan_redis_streams = _lazy(".redis_streams", "scan_redis_streams")
+scan_postgres = _lazy(".postgres", "scan_postgres")
+scan_api_endpoints = _lazy(".api_endpoints", "scan_api_endpoints")
 
 CONNECTORS: dict[tuple[SourceType, str], Connector] = {
     (SourceType.data_lake, PATH): Connector(scan_lake, locate_directory),
     (SourceType.data_warehouse, PATH): Connector(scan_warehouse, locate_database_file),
+    (SourceType.data_warehouse, "postgresql"): Connector(scan_postgres, locate_url, resumes=True),
+    (SourceType.data_warehouse, "postgres"): Connector(scan_postgres, locate_url, resumes=True),
+    (SourceType.api_endpoints, "http"): Connector(scan_api_endpoints, locate_url),
+    (SourceType.api_endpoints, "https"): Connector(scan_api_endpoints, locate_url),
     (SourceType.file_systems, PATH): Connector(scan_fileshare, locate_directory),
     (SourceType.streaming, PATH): Connector(scan_landing_zone, locate_directory, resumes=True),
     (SourceType.streaming, "nats"): Connector(scan_nats_streams, locate_url, resumes=True),

@@ -9,9 +9,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..config import SourceType
 
-# Files DuckDB reads (parquet, csv, json), workbooks, warehouse tables, and message streams
-# read through their servers (NATS JetStream, Redis Streams).
-DatasetFormat = Literal["parquet", "csv", "json", "xlsx", "duckdb_table", "nats_stream", "redis_stream"]
+# Files DuckDB reads (parquet, csv, json), workbooks, warehouse tables, message streams
+# read through their servers (NATS JetStream, Redis Streams), PostgreSQL tables and views,
+# and HTTP JSON API endpoints.
+DatasetFormat = Literal[
+    "parquet", "csv", "json", "xlsx", "duckdb_table", "nats_stream", "redis_stream", "postgres_table", "api_json"
+]
 
 
 class ColumnInfo(BaseModel):
@@ -21,6 +24,9 @@ class ColumnInfo(BaseModel):
     type: str = Field(description="DuckDB type name, e.g. BIGINT, VARCHAR, TIMESTAMP WITH TIME ZONE")
     nullable: bool = True
     description: str = ""
+    references: str | None = Field(
+        default=None, description="'source/dataset.column' a declared foreign key points to (warehouse tables)"
+    )
 
 
 class StreamPosition(BaseModel):
@@ -76,6 +82,12 @@ class DatasetRecord(BaseModel):
     owner: str = "team:data-platform"
     quality_score: float | None = None
     stream_position: StreamPosition | None = None
+    change_marker: str | None = Field(
+        default=None,
+        description="what tells a rescan whether the data changed without reading it (a PostgreSQL"
+        " table's count of rows inserted, updated and deleted); a different marker dates last_updated"
+        " to that rescan",
+    )
 
     @property
     def asset_key(self) -> list[str]:

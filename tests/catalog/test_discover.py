@@ -49,16 +49,8 @@ def test_discover_only_named_sources(home):
         discover(home, config(LAKE, DWH), sources=["nope"])
 
 
-def test_unsupported_source_type_names_the_source(home):
-    api = SourceConfig(name="flights_api", type=SourceType.api_endpoints, uri="http://localhost/openapi.json")
-
-    with pytest.raises(ConfigError) as info:
-        discover(home, config(LAKE, api))
-
-    message = str(info.value)
-    assert "sources.flights_api.type" in message and "api_endpoints is not supported yet" in message
-    assert "(supported: data_lake, data_warehouse, file_systems, streaming)" in message
-    assert keys(home) == []
+def test_every_source_type_has_a_connector():
+    assert {source_type for source_type, _ in CONNECTORS} == set(SourceType)
 
 
 def test_uri_scheme_without_a_connector_names_the_uri(home):

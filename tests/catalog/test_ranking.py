@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from datacrew_resources.catalog.models import ColumnInfo, DatasetRecord
-from datacrew_resources.catalog.ranking import search
+from datacrew_resources.catalog.ranking import SearchFilters, rank_records
 from datacrew_resources.config import SourceType
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
@@ -42,37 +42,55 @@ WEATHER = record(SourceType.streaming, "weather", ["temp"], quality=1.0, age_day
 ALL = [WEATHER, DELAYS, FLIGHTS, AIRLINES]
 
 
+def saturated(tf: float) -> float:
+    """BM25's term-frequency saturation, k1 = 1.2."""
+    return tf * 2.2 / (1.2 + tf)
+
+
 def test_composite_score_follows_the_formula():
-    hits = search(ALL, "carrier delay", limit=10, now=NOW)
+    hits = rank_records(ALL, "carrier delay", now=NOW).hits
 
     assert [h.record.dataset_name for h in hits] == ["airlines", "flights", "delays"]
     airlines, flights, delays = hits
-    # airlines: carrier is a column (0.8), delay matches nothing -> relevance 0.4;
+    # BM25F: carrier and delay are each in 2 of the 4 datasets (same idf, which cancels out
+    # in the normalisation). Column tokens per dataset: 1, 1, 3 (carrier, dep, delay), 2, so
+    # the mean column length is 1.75; every name is 1 token. Columns weigh 2, names 3, b = 0.75.
+    flights_raw = 2 * saturated(2 / (0.25 + 0.75 * 3 / 1.75))  # carrier and delay, both columns
+    airlines_raw = saturated(2 / (0.25 + 0.75 * 2 / 1.75))  # carrier, a column
+    delays_raw = saturated(3 / (0.25 + 0.75 * 1 / 1))  # delay, its name ("carrierid" is one token)
+    assert flights.relevance == pytest.approx(1.0)  # the best match
+    assert airlines.relevance == pytest.approx(airlines_raw / flights_raw)
+    assert airlines.relevance == pytest.approx(0.577253, abs=1e-6)
+    assert delays.relevance == pytest.approx(delays_raw / flights_raw)
+    assert delays.relevance == pytest.approx(0.686224, abs=1e-6)
     # described dataset + 1 of 2 columns described -> schema 0.5 + 0.25; fresh; warehouse 1.4
-    assert (airlines.relevance, airlines.freshness, airlines.schema_completeness) == (0.4, 1.0, 0.75)
-    assert airlines.score == pytest.approx((0.9 * 0.5 + 0.4 * 0.3 + 1.0 * 0.1 + 0.75 * 0.1) * 1.4)
-    # flights: both terms are column tokens (dep_delay -> dep, delay); 30 days = one half-life; lake 1.2
-    assert (flights.relevance, flights.freshness, flights.schema_completeness) == (0.8, 0.5, 0.0)
-    assert flights.score == pytest.approx((0.8 * 0.5 + 0.8 * 0.3 + 0.5 * 0.1) * 1.2)
-    # delays: name match (1.0) + prefix of column carrierid (0.8 / 2); unknown quality counts 0;
-    # updated in the future -> fresh; file systems 0.8
-    assert (delays.quality, delays.relevance, delays.freshness) == (0.0, 0.7, 1.0)
-    assert delays.score == pytest.approx((0.7 * 0.3 + 1.0 * 0.1) * 0.8)
+    assert (airlines.freshness, airlines.schema_completeness) == (1.0, 0.75)
+    assert airlines.score == pytest.approx((0.9 * 0.5 + airlines.relevance * 0.3 + 1.0 * 0.1 + 0.75 * 0.1) * 1.4)
+    # 30 days = one half-life; lake 1.2
+    assert (flights.freshness, flights.schema_completeness) == (0.5, 0.0)
+    assert flights.score == pytest.approx((0.8 * 0.5 + 1.0 * 0.3 + 0.5 * 0.1) * 1.2)
+    # unknown quality counts 0; updated in the future -> fresh; file systems 0.8
+    assert (delays.quality, delays.freshness) == (0.0, 1.0)
+    assert delays.score == pytest.approx((delays.relevance * 0.3 + 1.0 * 0.1) * 0.8)
     assert delays.source_weight == 0.8
 
 
-def test_irrelevant_datasets_are_left_out_and_limit_applies():
-    assert [h.record.dataset_name for h in search(ALL, "carrier delay", limit=2, now=NOW)] == ["airlines", "flights"]
-    assert search(ALL, "passengers", limit=10, now=NOW) == []
+def test_irrelevant_datasets_are_left_out_and_max_results_applies():
+    response = rank_records(ALL, "carrier delay", now=NOW)
+    assert response.total_datasets_found == 3
+    limited = rank_records(ALL, "carrier delay", SearchFilters(max_results=2), now=NOW)
+    assert [h.record.dataset_name for h in limited.hits] == ["airlines", "flights"]
+    assert limited.total_datasets_found == 3
+    assert rank_records(ALL, "passengers", now=NOW).hits == []
 
 
 def test_plural_and_case_do_not_matter():
-    (hit,) = search(ALL, "AIRLINE", limit=10, now=NOW)
+    (hit,) = rank_records(ALL, "AIRLINE", now=NOW).hits
     assert hit.record.dataset_name == "airlines" and hit.relevance == 1.0
 
 
 def test_empty_query_ranks_everything_without_relevance():
-    hits = search(ALL, "", limit=10, now=NOW)
+    hits = rank_records(ALL, "", now=NOW).hits
 
     assert {h.relevance for h in hits} == {0.0}
     weather = next(h for h in hits if h.record.dataset_name == "weather")
