@@ -10,9 +10,10 @@ from datacrew_resources.delegation.service import Delegation
 from datacrew_resources.resources import CrewResource, PlatformResource
 
 from .alerts import alert_definitions
-from .checks import build_quality_checks
+from .dataset_checks import dataset_check_definitions
 from .delegation import delegation_definitions
 from .discovered import discovered_asset_specs
+from .freshness import freshness_definitions
 from .jobs import transformations_job
 from .transformations import transformation_asset
 
@@ -22,13 +23,12 @@ def build_definitions(home: Home) -> dg.Definitions:
     config = home.load_config()
     specs = home.load_specs(config)
     records = CatalogStore(home.catalog_path).all() if home.catalog_path.exists() else []
-    transformations = [transformation_asset(loaded=loaded) for loaded in specs]
+    transformations = [transformation_asset(loaded=loaded, quality=config.quality, slas=config.slas) for loaded in specs]
     # One job cannot mix partitioned and unpartitioned assets: partitioned
     # ones are materialized (and backfilled) per partition from the UI.
     transform_job = transformations_job([dg.AssetKey(l.spec.asset_key) for l in specs if not l.spec.partitions])
     core = dg.Definitions(
         assets=[*discovered_asset_specs(records), *transformations],
-        asset_checks=[build_quality_checks(spec=l.spec, defaults=config.quality) for l in specs],
         jobs=[transform_job],
         resources={
             "platform": PlatformResource(home_dir=str(home.root)),
@@ -40,6 +40,8 @@ def build_definitions(home: Home) -> dg.Definitions:
         core,
         delegation_definitions(delegation, {transform_job.name: transform_job}),
         alert_definitions(home=home, config=config.alerts),
+        freshness_definitions(specs, config.slas),
+        dataset_check_definitions(records=records, config=config, specs=specs),
     )
 
 

@@ -10,9 +10,10 @@ import dagster as dg
 from datacrew_resources.config import ConfigError, ConfigErrors, Home
 from datacrew_resources.config.spec import find_spec
 
-from .checks import QUALITY_CHECKS
+from .checks import TRANSFORMATION_CHECKS
+from .dataset_checks import DATASET_QUALITY_JOB
 from .definitions import build_definitions
-from .jobs import TRANSFORM_JOB
+from .jobs import TRANSFORM_JOB, transformation_selection
 
 
 @dataclass
@@ -23,10 +24,15 @@ class CheckOutcome:
     value: float | None = None
     threshold: float | None = None
     error: str | None = None
+    sample_failing_rows: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def blocking_failure(self) -> bool:
         return not self.passed and self.severity == "ERROR"
+
+
+# The per-asset summary is the CLI's output; step logs stay in the run's event log.
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 def _missing_check(name: str) -> CheckOutcome:
@@ -61,17 +67,43 @@ class AssetOutcome:
 
 
 @dataclass
+class DatasetOutcome:
+    """The checks a run evaluated on one discovered dataset (nothing is materialized for it)."""
+
+    asset_key: str
+    checks: list[CheckOutcome]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"asset_key": self.asset_key, "checks": [vars(c) for c in self.checks]}
+
+
+@dataclass
 class RunReport:
     run_id: str
     run_succeeded: bool
     assets: list[AssetOutcome]
+    datasets: list[DatasetOutcome] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return self.run_succeeded and all(
-            a.status == "materialized" and not any(c.blocking_failure for c in a.checks)
-            for a in self.assets
+        return (
+            self.run_succeeded
+            and all(
+                a.status == "materialized" and not any(c.blocking_failure for c in a.checks)
+                for a in self.assets
+            )
+            and not any(c.blocking_failure for d in self.datasets for c in d.checks)
         )
+
+    @property
+    def failing_checks(self) -> list[tuple[str, CheckOutcome]]:
+        """(asset key, check) for every failed check, transformations first, then datasets."""
+        return [
+            (outcome.asset_key, check)
+            for outcome in [*self.assets, *self.datasets]
+            for check in outcome.checks
+            if not check.passed
+        ]
 
 
 def transformation_keys(home: Home) -> list[dg.AssetKey]:
@@ -91,31 +123,43 @@ def materialize(
 ) -> RunReport:
     """Materialize `keys` (default: the transformation job's assets) into the home instance.
 
-    With `partition_key`, the named (partitioned) assets are run for that partition.
+    Either way the checks of the discovered datasets they read run first (see
+    `jobs.transformation_selection`). With `partition_key`, the named (partitioned)
+    assets are run for that partition.
     """
     selected = keys or transformation_keys(home)
     defs = build_definitions(home)
     _check_partition(defs, selected, partition_key)
-    # The per-asset summary is the CLI's output; step logs stay in the run's event log.
-    quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
-    if partition_key is None:
+    if keys is None and partition_key is None:
         result = defs.resolve_job_def(TRANSFORM_JOB).execute_in_process(
-            instance=dg.DagsterInstance.get(), asset_selection=selected, raise_on_error=False, run_config=quiet
+            instance=dg.DagsterInstance.get(), raise_on_error=False, run_config=QUIET
         )
     else:
+        # The inputs' checks come along, so a failing blocking one stops its readers here too.
         result = dg.materialize(
             [*defs.assets, *defs.asset_checks],
-            selection=selected,
+            selection=transformation_selection(selected),
             partition_key=partition_key,
             instance=dg.DagsterInstance.get(),
             resources=defs.resources,
             raise_on_error=False,
-            run_config=quiet,
+            run_config=QUIET,
         )
     return RunReport(
         run_id=result.run_id,
         run_succeeded=result.success,
         assets=[_outcome(result, key) for key in selected],
+        datasets=_dataset_outcomes(result, selected),
+    )
+
+
+def check_datasets(home: Home) -> RunReport:
+    """One pass of the quality monitor: its job, every discovered dataset's checks, into the home instance."""
+    result = build_definitions(home).resolve_job_def(DATASET_QUALITY_JOB).execute_in_process(
+        instance=dg.DagsterInstance.get(), raise_on_error=False, run_config=QUIET
+    )
+    return RunReport(
+        run_id=result.run_id, run_succeeded=result.success, assets=[], datasets=_dataset_outcomes(result, [])
     )
 
 
@@ -141,21 +185,11 @@ def _outcome(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> AssetOutcom
     materializations = [
         m for m in result.get_asset_materialization_events() if m.asset_key == key
     ]
-    checks = [
-        CheckOutcome(
-            name=e.check_name,
-            passed=e.passed,
-            severity=e.severity.value,
-            value=_number(e.metadata.get("value")),
-            threshold=_number(e.metadata.get("threshold")),
-        )
-        for e in result.get_asset_check_evaluations()
-        if e.asset_key == key
-    ]
+    checks = [_check_outcome(e) for e in result.get_asset_check_evaluations() if e.asset_key == key]
     if materializations:
         metadata = materializations[-1].materialization.metadata
         evaluated = {c.name for c in checks}
-        checks += [_missing_check(name) for name in QUALITY_CHECKS if name not in evaluated]
+        checks += [_missing_check(name) for name in TRANSFORMATION_CHECKS if name not in evaluated]
         return AssetOutcome(
             asset_key=shown,
             status="materialized",
@@ -171,6 +205,33 @@ def _outcome(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> AssetOutcom
     if failures:
         return AssetOutcome(asset_key=shown, status="failed", error=_failure_message(failures[0]), checks=checks)
     return AssetOutcome(asset_key=shown, status="skipped", error="not run: an upstream asset failed or a blocking check failed", checks=checks)
+
+
+def _check_outcome(evaluation: dg.AssetCheckEvaluation) -> CheckOutcome:
+    samples = _number(evaluation.metadata.get("sample_failing_rows"))
+    value = _number(evaluation.metadata.get("value"))
+    return CheckOutcome(
+        name=evaluation.check_name,
+        passed=evaluation.passed,
+        severity=evaluation.severity.value,
+        value=value,
+        threshold=_number(evaluation.metadata.get("threshold")),
+        # A check without a figure could not measure (e.g. an unreadable dataset): its description says why.
+        error=evaluation.description if value is None and not evaluation.passed else None,
+        sample_failing_rows=list(samples or []),
+    )
+
+
+def _dataset_outcomes(result: dg.ExecuteInProcessResult, selected: list[dg.AssetKey]) -> list[DatasetOutcome]:
+    """Checks the run evaluated on assets it did not materialize: the discovered datasets'."""
+    by_asset: dict[dg.AssetKey, list[CheckOutcome]] = {}
+    for evaluation in result.get_asset_check_evaluations():
+        if evaluation.asset_key not in selected:
+            by_asset.setdefault(evaluation.asset_key, []).append(_check_outcome(evaluation))
+    return [
+        DatasetOutcome(asset_key=key.to_user_string(), checks=sorted(checks, key=lambda c: c.name))
+        for key, checks in sorted(by_asset.items(), key=lambda item: item[0].to_user_string())
+    ]
 
 
 def _failure_message(event: dg.DagsterEvent) -> str:

@@ -2,16 +2,22 @@
 
 
 import json
+import time
 
 import dagster as dg
 
-from datacrew_resources.config import LoadedSpec
+from datacrew_resources.config import Home, LoadedSpec, QualityDefaults
+from datacrew_resources.config.quality import SlaDefaults
 from datacrew_resources.config.spec import PartitionSpec
 from datacrew_resources.engine.lineage import dagster_column_lineage
-from datacrew_resources.resources import CrewResource
+from datacrew_resources.quality import QualityMetrics, quality_score
+from datacrew_resources.quality.sla import SlaFigures, sla_breaches, sla_figures, sla_limits
+from datacrew_resources.resources import CrewResource, PlatformResource
 from datacrew_resources.transformation import TransformationOutcome
 
+from .checks import check_materialization, transformation_check_specs
 from .metadata import column_schema, preview_markdown
+from .pipeline_status import PipelineStatus
 
 BASE_KINDS = {"crewai", "duckdb"}
 
@@ -33,9 +39,11 @@ def partitions_definition(partitions: PartitionSpec | None) -> dg.PartitionsDefi
     return _TIME_PARTITIONS[partitions.granularity](start_date=partitions.start.isoformat(), end_date=end)
 
 
-def transformation_asset(*, loaded: LoadedSpec) -> dg.AssetsDefinition:
-    """The asset for one spec; its body asks the crew to carry the spec out."""
+def transformation_asset(*, loaded: LoadedSpec, quality: QualityDefaults, slas: SlaDefaults) -> dg.AssetsDefinition:
+    """The asset for one spec; its body asks the crew to carry the spec out, then checks the
+    output (see `checks`) and records its quality score and SLA figures."""
     spec = loaded.spec
+    limits = sla_limits(spec, slas)
 
     @dg.asset(
         key=spec.asset_key,
@@ -56,8 +64,12 @@ def transformation_asset(*, loaded: LoadedSpec) -> dg.AssetsDefinition:
         },
         op_tags={"datacrew/agent": spec.agent},
         partitions_def=partitions_definition(spec.partitions),
+        check_specs=transformation_check_specs(spec),
     )
-    def _transformation(context: dg.AssetExecutionContext, crew: CrewResource) -> dg.MaterializeResult:
+    def _transformation(
+        context: dg.AssetExecutionContext, crew: CrewResource, platform: PlatformResource
+    ) -> dg.MaterializeResult:
+        started = time.perf_counter()
         partition_key = context.partition_key if context.has_partition_key else None
         window = None
         if partition_key is not None and spec.partitions.type == "time":
@@ -65,8 +77,22 @@ def transformation_asset(*, loaded: LoadedSpec) -> dg.AssetsDefinition:
         outcome = crew.run_transformation(
             spec.name, log=context.log, partition_key=partition_key, window=window, run_id=context.run.run_id,
             request_id=context.run.tags.get("datacrew/request"),
+            # The pipeline tool reads the instance this run writes to, not DagsterInstance.get().
+            reporter=PipelineStatus(Home.resolve(crew.home_dir), context.instance).report,
         )
+        checked = check_materialization(
+            context, platform, spec=spec, defaults=quality, rows=outcome.record_count, partition_key=partition_key
+        )
+        figures = sla_figures(
+            output_rows=outcome.record_count,
+            quarantined_rows=outcome.quarantine["rows"] if outcome.quarantine else 0,
+            seconds=time.perf_counter() - started,
+        )
+        breaches = sla_breaches(figures, limits)
+        for breach in breaches:
+            context.log.warning(f"SLA breach: {breach['metric']} {breach['value']:g} against limit {breach['limit']:g}")
         return dg.MaterializeResult(
+            check_results=checked.results,
             metadata={
                 "dagster/row_count": outcome.record_count,
                 "dagster/uri": outcome.output_uri,
@@ -84,10 +110,31 @@ def transformation_asset(*, loaded: LoadedSpec) -> dg.AssetsDefinition:
                 "datacrew/crew_result": dg.JsonMetadataValue(json.loads(json.dumps(outcome.crew_result, default=str))),
                 "preview": preview_markdown([c.name for c in outcome.columns], outcome.preview_rows),
                 **_column_lineage(outcome),
-            }
+                **_quality(checked.metrics),
+                **_sla(figures, breaches),
+            },
         )
 
     return _transformation
+
+
+def _quality(metrics: QualityMetrics) -> dict[str, dg.FloatMetadataValue]:
+    """The composite score and its three figures, as floats so the UI plots them over time."""
+    return {
+        "datacrew/quality_score": dg.FloatMetadataValue(quality_score(metrics)),
+        "datacrew/completeness": dg.FloatMetadataValue(round(metrics.completeness, 6)),
+        "datacrew/consistency": dg.FloatMetadataValue(round(metrics.consistency, 6)),
+        "datacrew/accuracy": dg.FloatMetadataValue(round(metrics.accuracy, 6)),
+    }
+
+
+def _sla(figures: SlaFigures, breaches: list[dict[str, object]]) -> dict[str, dg.MetadataValue]:
+    return {
+        "datacrew/latency_seconds": dg.FloatMetadataValue(figures.latency_seconds),
+        "datacrew/throughput_rows_per_second": dg.FloatMetadataValue(figures.throughput_rows_per_second),
+        "datacrew/error_rate": dg.FloatMetadataValue(figures.error_rate),
+        "datacrew/sla_breaches": dg.JsonMetadataValue(breaches),
+    }
 
 
 def _delegation(tags: dict[str, str]) -> dict[str, str]:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import duckdb
@@ -15,11 +17,25 @@ from sqlglot import exp
 from .config import Home, PlatformConfig, TransformationSpec
 from .config.errors import one_line
 from .crew import CrewAIRunner, CrewRunFailed, CrewRunner
-from .engine import Engine, outputs
+from .engine import WAREHOUSE_LOCK_TIMEOUT, Engine, outputs
 from .environment import prepare_environment
 from .partitions import PARTITION_FILES, partition_glob
 from .quality import parquet_table
+from .quality.conformity import OutputPart
+from .quality.metrics import referenced_keys
+from .quality.relations import open_relations, resolve_refs
 from .transformation import TransformationOutcome, run_transformation
+
+
+@dataclass(frozen=True)
+class OpenedOutput:
+    """A transformation's output: a connection, every row as one relation, the parts whose
+    structure is checked apart (one per Dagster partition file), and what it references."""
+
+    connection: duckdb.DuckDBPyConnection
+    table: exp.Expression
+    parts: list[OutputPart]
+    references: dict[str, exp.Expression]  # referenced key -> FROM-able relation
 
 
 class PlatformResource(dg.ConfigurableResource):
@@ -54,24 +70,29 @@ class PlatformResource(dg.ConfigurableResource):
 
 
     @contextmanager
-    def transformation_output(
-        self, spec: TransformationSpec
-    ) -> Iterator[tuple[duckdb.DuckDBPyConnection, exp.Expression] | None]:
-        """A connection and a table over the spec's output (every partition), or None if not yet written."""
-        home = self.home()
+    def transformation_output(self, spec: TransformationSpec) -> Iterator[OpenedOutput | None]:
+        """The spec's output (every partition) and the relations its columns reference, open
+        in one plain connection (the references may live anywhere the catalog knows); None
+        if the output is not yet written."""
+        home, config = self.home(), self.config()
+        files, location = [], None
         if spec.partitions:
-            if not any(Path(partition_glob(home, spec)).parent.glob(PARTITION_FILES)):
-                yield None
-                return
-            with self.duckdb_connection() as connection:
-                yield connection, parquet_table(partition_glob(home, spec))
-            return
-        engine = Engine({}, output_dir=home.outputs_dir, temp_dir=home.tmp_dir, config=self.config().engine)
-        if not outputs.exists(engine.output_location(spec)):
+            files = sorted(Path(partition_glob(home, spec)).parent.glob(PARTITION_FILES))
+        else:
+            engine = Engine({}, output_dir=home.outputs_dir, temp_dir=home.tmp_dir, config=config.engine)
+            location = engine.output_location(spec)
+        if not (files or (location is not None and outputs.exists(location))):
             yield None
             return
-        with engine.read_output(spec) as opened:
-            yield opened
+        refs = resolve_refs(home, home.load_specs(config), referenced_keys(spec.target_schema))
+        with self.duckdb_connection() as connection, open_relations(connection, refs.values()) as references:
+            if spec.partitions:
+                parts = [OutputPart(str(f), parquet_table(f)) for f in files]
+                yield OpenedOutput(connection, parquet_table(partition_glob(home, spec)), parts, references)
+                return
+            with outputs.reading(connection, location, spec, lock_timeout=WAREHOUSE_LOCK_TIMEOUT) as table:
+                part = OutputPart(location.uri, table, outputs.header_names(connection, location))
+                yield OpenedOutput(connection, table, [part], references)
 
 
 class CrewResource(dg.ConfigurableResource):
@@ -92,15 +113,17 @@ class CrewResource(dg.ConfigurableResource):
         window: tuple[datetime, datetime] | None = None,
         run_id: str = "local",
         request_id: str | None = None,
+        reporter: Callable[[str, str | None, float | None], dict[str, Any]] | None = None,
     ) -> TransformationOutcome:
         """Plan, execute and validate `name` (or one partition), as the delegated agent when
-        `request_id` is given; failures become `dg.Failure`."""
+        `request_id` is given; failures become `dg.Failure`. `reporter` (from the Dagster
+        side, over the run's instance) answers the crew's data_pipeline_orchestrator tool."""
         home = Home.resolve(self.home_dir)
         prepare_environment(home)
         try:
             outcome = run_transformation(
                 home, name, self.build_runner(home), partition_key=partition_key, window=window, run_id=run_id,
-                request_id=request_id,
+                request_id=request_id, reporter=reporter,
             )
         except CrewRunFailed as e:
             raise dg.Failure(

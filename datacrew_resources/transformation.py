@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -50,10 +51,12 @@ def run_transformation(
     window: tuple[datetime, datetime] | None = None,
     run_id: str = "local",
     request_id: str | None = None,
+    reporter: Callable[[str, str | None, float | None], dict[str, Any]] | None = None,
 ) -> TransformationOutcome:
     """Plan, execute and validate one spec (or one partition of it) through the crew.
 
     With `request_id` (a delegated run) the crew works as the request's target agent.
+    `reporter` answers the crew's data_pipeline_orchestrator tool (see EngineWorkbench).
     Raises CrewRunFailed when the crew does not produce a valid output.
     """
     config = home.load_config()
@@ -79,6 +82,7 @@ def run_transformation(
             delegator=lambda **request: Delegation(home, config, specs).submit(
                 requester=agent_id, origin_key=crew_origin(run_id), **request),
             session=session,
+            reporter=reporter,
         )
         result = runner.run(workbench, spec_summary=spec.model_dump(mode="json"), agent_id=agent_id)
         # The plan reads only sources the engine holds, with the columns it compiled against.

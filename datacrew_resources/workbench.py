@@ -23,7 +23,9 @@ class EngineWorkbench:
 
     `delegator`, when given, queues a delegation request as the run's agent
     (`delegator(target=, task_type=, priority=, facts=)` returning the stored
-    request); without one, `request_delegation` is refused.
+    request); without one, `request_delegation` is refused. `reporter`, when given, answers
+    `pipeline_report` (`reporter(action, key, hours)` returning the report); the Dagster side
+    injects it, since reading the instance and the asset graph is its business.
 
     `session` (`engine.session(spec, output_path)`, which the caller closes) runs every
     step in one sandbox and makes the run interruptible (`interrupt`, which the crew
@@ -32,7 +34,8 @@ class EngineWorkbench:
     """
 
     def __init__(self, engine: Engine, spec: TransformationSpec, *, output_path: Path | None, spec_file: str,
-                 delegator: Callable[..., Any] | None = None, session: EngineSession | None = None):
+                 delegator: Callable[..., Any] | None = None, session: EngineSession | None = None,
+                 reporter: Callable[[str, str | None, float | None], dict[str, Any]] | None = None):
         self.engine = engine
         self.spec = spec
         self.spec_name = spec.name
@@ -42,6 +45,7 @@ class EngineWorkbench:
         self.plan: CompiledPlan | None = None
         self.execution: ExecutionResult | None = None
         self.delegator = delegator
+        self.reporter = reporter
         if session is not None and (session.spec != spec or session.output_path != output_path):
             raise ValueError("the session is for another spec or output")
         self.session = session
@@ -124,6 +128,11 @@ class EngineWorkbench:
         request = self.delegator(target=target, task_type=task_type, priority=priority, facts=facts)
         return {"request_id": request.id, "state": request.state, "target": request.target,
                 "task_type": request.task_type}
+
+    def pipeline_report(self, action: str, key: str | None = None, hours: float | None = None) -> dict[str, Any]:
+        if self.reporter is None:
+            raise ValueError("pipeline records are not available in this run")
+        return self.reporter(action, key, hours)
 
     def preview(self, limit: int) -> dict[str, Any]:
         """The output's columns and first rows: from the write when there was one, else read."""

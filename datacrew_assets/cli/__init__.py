@@ -9,7 +9,7 @@ import sys
 from datacrew_resources.config import ConfigError, ConfigErrors, Home
 from datacrew_resources.environment import prepare_environment
 
-from . import commands, delegation
+from . import commands, delegation, status
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -24,9 +24,18 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("demo", parents=[common], help="build the flight-data home, discover, materialize everything")
     sub.add_parser("validate", parents=[common], help="check datacrew.yaml and every spec")
     sub.add_parser("discover", parents=[common], help="scan the sources into the catalog")
-    search = sub.add_parser("search", parents=[common], help="rank catalog datasets for a query")
+    # Values are checked by the search itself, so a bad one is a one-line error naming the option.
+    search = sub.add_parser("search", parents=[common], help="rank catalog datasets for a query ('' ranks all)")
     search.add_argument("query")
-    search.add_argument("--limit", type=int, default=10)
+    search.add_argument("--max-results", "--limit", default="10", metavar="N", help="datasets to return (default 10)")
+    search.add_argument("--source-types", action="append", default=[], metavar="TYPE[,TYPE]",
+                        help="only these: data_lake, data_warehouse, streaming, api_endpoints, file_systems")
+    search.add_argument("--quality-threshold", default="0", metavar="SCORE",
+                        help="minimum quality score, 0..1 (default 0; the tutorial uses 0.8)")
+    search.add_argument("--data-domains", action="append", default=[], metavar="DOMAIN[,DOMAIN]",
+                        help="only these domains (a dataset's owner team)")
+    search.add_argument("--freshness-requirement", default="any", metavar="WINDOW",
+                        help="last_24_hours, last_7_days, last_30_days or any (default)")
     materialize = sub.add_parser("materialize", parents=[common], help="materialize transformations via Dagster")
     materialize.add_argument("names", nargs="*", metavar="NAME_OR_KEY")
     materialize.add_argument("--all", action="store_true", help="every unpartitioned transformation")
@@ -41,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     direction.add_argument("--downstream", action="store_true")
     lineage.add_argument("--format", choices=["text", "json"], default="text")
     delegation.add_parsers(sub, common)
+    status.add_parsers(sub, common)
     return parser
 
 

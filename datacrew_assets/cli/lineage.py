@@ -7,39 +7,11 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-import dagster as dg
-
 from datacrew_resources.config import ConfigError, ConfigErrors, Home
 from datacrew_resources.engine.lineage import ColumnDep, column_lineage_detail
 from datacrew_resources.source_refs import build_engine, source_refs
 
-
-def dependency_maps(defs: dg.Definitions) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
-    """parents and children of every asset key, as `a/b` strings."""
-    parents: dict[str, list[str]] = {}
-    children: dict[str, list[str]] = {}
-    for spec in defs.resolve_all_asset_specs():
-        key = spec.key.to_user_string()
-        parents.setdefault(key, [])
-        children.setdefault(key, [])
-        for dep in spec.deps:
-            upstream = dep.asset_key.to_user_string()
-            parents[key].append(upstream)
-            children.setdefault(upstream, []).append(key)
-    return parents, children
-
-
-def walk(start: str, edges: dict[str, list[str]]) -> list[tuple[str, str]]:
-    """Breadth-first (from, to) edges reachable from `start` along `edges`."""
-    seen, found, queue = {start}, [], deque([start])
-    while queue:
-        node = queue.popleft()
-        for nxt in sorted(edges.get(node, [])):
-            found.append((node, nxt))
-            if nxt not in seen:
-                seen.add(nxt)
-                queue.append(nxt)
-    return found
+from ..asset_graph import dependency_maps, walk  # noqa: F401 - `datacrew lineage` uses them from here
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datacrew_resources.catalog.models import DatasetRecord
 from datacrew_resources.catalog.store import CatalogStore
-from datacrew_resources.config import ConfigError, ConfigErrors, Home
+from datacrew_resources.config import ConfigError, ConfigErrors, Home, LoadedSpec, PlatformConfig
+from datacrew_resources.config.platform import CONFIG_FILE
 from datacrew_resources.context import check_clearance, classifications, run_agent
 from datacrew_resources.delegation.targets import task_targets
+from datacrew_resources.quality.metrics import split_reference
 from datacrew_resources.source_refs import build_engine
 
 
@@ -41,9 +44,40 @@ def validate_home(home: Home) -> list[str]:
             engine.compile(spec, file=shown)
         except ConfigError as e:
             errors.append(e)
+    errors += dataset_problems(config, records, specs)
     if errors:
         raise ConfigErrors(errors)
     return [l.spec.key_string for l in specs]
+
+
+def dataset_problems(config: PlatformConfig, records: list[DatasetRecord], specs: list[LoadedSpec]) -> list[ConfigError]:
+    """`datasets:` keys, columns and references that neither the catalog nor a spec knows."""
+    columns = {r.key_string: {c.name for c in r.columns} for r in records}
+    readable = {**columns, **{l.spec.key_string: {c.name for c in l.spec.target_schema.columns} for l in specs}}
+    errors = []
+    for key, declared in sorted(config.datasets.declared.items()):
+        field = f"datasets.{key}"
+        if key not in columns:
+            hint = "not in the catalog" if records else "not in the catalog (run `datacrew discover`)"
+            errors.append(ConfigError(hint, file=CONFIG_FILE, field=field, value=key))
+            continue
+        errors += [
+            ConfigError(f"not a column of {key}", file=CONFIG_FILE, field=f"{field}.{path}", value=name)
+            for path, name in declared.named_columns()
+            if name not in columns[key]
+        ]
+        for name, rules in declared.columns.items():
+            if rules.references is None:
+                continue
+            target, column = split_reference(rules.references)
+            where = f"{field}.columns.{name}.references"
+            if target not in readable:
+                errors.append(ConfigError("no such dataset or transformation", file=CONFIG_FILE, field=where,
+                                          value=rules.references))
+            elif column not in readable[target]:
+                errors.append(ConfigError(f"{target} has no column {column!r}", file=CONFIG_FILE, field=where,
+                                          value=rules.references))
+    return errors
 
 
 def _shown(home: Home, path) -> str:

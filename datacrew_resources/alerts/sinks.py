@@ -34,7 +34,11 @@ class AlertDeliveryError(Exception):
 
 @dataclass(frozen=True)
 class Alert:
-    """One thing someone should look at. `incident_key` names the incident, so repeats can be suppressed."""
+    """One thing someone should look at. `incident_key` names the incident, so repeats can be suppressed.
+
+    `check_name` is the failed check of a quality_degradation, `metric` the breached SLA
+    metric of an sla_breach (latency_seconds, throughput_rows_per_second, error_rate).
+    """
 
     kind: AlertKind
     title: str
@@ -43,6 +47,7 @@ class Alert:
     job: str | None = None
     run_id: str | None = None
     check_name: str | None = None
+    metric: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -53,11 +58,13 @@ class Alert:
 
     @property
     def incident_key(self) -> str:
-        """Stable across runs: the kind, what it is about (asset or job) and the check, never the run."""
+        """Stable across runs: the kind, what it is about (asset or job), the check or metric; never the run."""
         subject = f"asset:{self.asset_key}" if self.asset_key else f"job:{self.job or '-'}"
         parts = [self.kind, subject]
         if self.check_name:
             parts.append(f"check:{self.check_name}")
+        if self.metric:
+            parts.append(f"metric:{self.metric}")
         return "|".join(parts)
 
     def record(self, at: datetime) -> dict[str, Any]:
@@ -71,6 +78,7 @@ class Alert:
             "job": self.job,
             "run_id": self.run_id,
             "check_name": self.check_name,
+            "metric": self.metric,
             "incident_key": self.incident_key,
             "details": self.details,
         }
@@ -101,6 +109,8 @@ def slack_payload(alert: Alert) -> dict[str, Any]:
     ]
     if alert.check_name:
         fields.append({"type": "mrkdwn", "text": f"*Check*\n{alert.check_name}"})
+    if alert.metric:
+        fields.append({"type": "mrkdwn", "text": f"*Metric*\n{alert.metric}"})
     if alert.run_id:
         fields.append({"type": "mrkdwn", "text": f"*Run*\n{alert.run_id}"})
     blocks: list[dict[str, Any]] = [
@@ -127,6 +137,11 @@ class WebhookSink:
         return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
 
     def send(self, alert: Alert) -> None:
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            # Only reachable through webhook_url_env (datacrew.yaml's webhook_url is validated);
+            # the value is not shown: it is a secret.
+            raise AlertDeliveryError("alert webhook URL is not http(s)://host/...: alert not posted")
         body = json.dumps(slack_payload(alert), default=str).encode()
         request = urllib.request.Request(
             self.url, data=body, method="POST", headers={"Content-Type": "application/json"}

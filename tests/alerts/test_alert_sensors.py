@@ -9,8 +9,8 @@ import dagster as dg
 import pytest
 
 from datacrew_assets.alerts import (
-    CHECK_FAILURE_SENSOR,
     RUN_FAILURE_SENSOR,
+    RUN_OUTCOMES_SENSOR,
     alert_definitions,
     alert_sensors,
     check_failure_alert,
@@ -65,7 +65,7 @@ def alerts(home: Home) -> list[dict]:
 def test_definitions_name_both_sensors_running(home: Home) -> None:
     defs = alert_definitions(home=home, config=AlertsConfig())
     by_name = {s.name: s for s in defs.sensors}
-    assert set(by_name) == {RUN_FAILURE_SENSOR, CHECK_FAILURE_SENSOR}
+    assert set(by_name) == {"alert_on_run_failure", "alert_on_run_outcomes"}
     assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in by_name.values())
     dg.Definitions.validate_loadable(defs)
 
@@ -103,12 +103,12 @@ def test_run_failure_sends_one_pipeline_failure_alert(
 def test_failed_check_sends_one_quality_alert_and_cursor_moves_on(
     home: Home, receiver: WebhookReceiver, instance: dg.DagsterInstance
 ) -> None:
-    sensor = sensors(home, receiver)[CHECK_FAILURE_SENSOR]
+    sensor = sensors(home, receiver)[RUN_OUTCOMES_SENSOR]
     first = dg.materialize([orders, orders_not_empty, orders_fresh], instance=instance)
     assert first.success
 
     result = sensor(dg.build_sensor_context(instance=instance))
-    assert result.skip_reason.skip_message == "1 alert(s) sent, 0 deduplicated, 1 finished run(s) read"
+    assert result.skip_reason.skip_message == "1 alert(s) sent for 1 finished run(s)"
     [alert] = alerts(home)
     assert alert == {
         "at": alert["at"],
@@ -119,6 +119,7 @@ def test_failed_check_sends_one_quality_alert_and_cursor_moves_on(
         "job": None,
         "run_id": first.run_id,
         "check_name": "orders_not_empty",
+        "metric": None,
         "incident_key": "quality_degradation|asset:orders|check:orders_not_empty",
         "details": {"row_count": 0, "min_rows": 1},
     }
@@ -128,14 +129,14 @@ def test_failed_check_sends_one_quality_alert_and_cursor_moves_on(
 
     # Evaluated again from its cursor: nothing new was read, nothing sent, cursor unchanged.
     again = sensor(dg.build_sensor_context(instance=instance, cursor=result.cursor))
-    assert again.skip_reason.skip_message == "0 alert(s) sent, 0 deduplicated, 0 finished run(s) read"
+    assert again.skip_reason.skip_message == "0 alert(s) sent for 0 finished run(s)"
     assert again.cursor == result.cursor
     assert len(alerts(home)) == 1
 
     # The same check fails again: the evaluation is read, but the incident is already alerted.
     assert dg.materialize([orders, orders_not_empty, orders_fresh], instance=instance).success
     third = sensor(dg.build_sensor_context(instance=instance, cursor=again.cursor))
-    assert third.skip_reason.skip_message == "0 alert(s) sent, 1 deduplicated, 1 finished run(s) read"
+    assert third.skip_reason.skip_message == "0 alert(s) sent for 1 finished run(s)"
     assert third.cursor != again.cursor
     assert len(alerts(home)) == 1
     assert len(receiver.payloads) == 1

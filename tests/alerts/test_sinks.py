@@ -69,7 +69,7 @@ def test_jsonl_sink_appends_exact_lines(tmp_path: Path) -> None:
     assert first == (
         '{"at": "2026-01-02T03:04:05+00:00", "kind": "quality_degradation", "severity": "warning",'
         ' "title": "Check null_rate failed on silver/orders", "asset_key": "silver/orders", "job": null,'
-        ' "run_id": "run-1", "check_name": "null_rate",'
+        ' "run_id": "run-1", "check_name": "null_rate", "metric": null,'
         ' "incident_key": "quality_degradation|asset:silver/orders|check:null_rate",'
         ' "details": {"null_rate": 0.25, "threshold": 0.05}}'
     )

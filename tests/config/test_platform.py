@@ -12,8 +12,12 @@ def test_demo_config_loads_with_tutorial_defaults(tmp_path):
     home = Home(tmp_path)
     install_templates(home)
     config = home.load_config()
-    assert [s.name for s in config.sources] == ["lake", "warehouse"]
+    assert [s.name for s in config.sources] == ["lake", "warehouse", "share"]
     assert config.quality.completeness == 0.95 and config.quality.consistency == 0.98 and config.quality.accuracy == 0.97
+    assert config.slas.max_latency_seconds == 300 and config.slas.max_error_rate == 0.001
+    assert config.slas.min_throughput_rows_per_second == 10_000 / 3600 and config.slas.freshness_hours is None
+    anomaly = config.quality.row_count_anomaly
+    assert (anomaly.window, anomaly.min_history, anomaly.max_z) == (20, 5, 3.5)
     agents = {a.id: a for a in config.agents}
     assert agents["etl-architect-1"].authority is Authority.STAGE_COORDINATOR
     assert len(home.load_specs(config)) == 7
@@ -35,6 +39,11 @@ def test_install_templates_keeps_user_edits(tmp_path):
         ("sources: [{name: lake, type: data_lake, uri: ~/data}]", "datacrew.yaml: sources[0].uri: '~/data'"),
         ("agents: [{id: a, authority: emperor}]", "datacrew.yaml: agents[0].authority: 'emperor': unknown authority"),
         ("quality: {completeness: 1.5}", "datacrew.yaml: quality.completeness: 1.5"),
+        ("slas: {max_latency_seconds: -1}", "datacrew.yaml: slas.max_latency_seconds: -1: Input should be greater than 0"),
+        ("slas: {max_error_rate: 2}", "datacrew.yaml: slas.max_error_rate: 2: Input should be less than or equal to 1"),
+        ("slas: {min_throughput_rows_per_second: fast}", "datacrew.yaml: slas.min_throughput_rows_per_second: 'fast': Input should be a valid number"),
+        ("slas: {freshness_hours: -3}", "datacrew.yaml: slas.freshness_hours: -3: Input should be greater than 0"),
+        ("quality: {row_count_anomaly: {min_history: two}}", "datacrew.yaml: quality.row_count_anomaly.min_history: 'two': Input should be a valid integer"),
         ("engine: {memory_limit: lots}", "datacrew.yaml: engine.memory_limit: 'lots'"),
         ("surprise: 1", "datacrew.yaml: surprise: 1: Extra inputs are not permitted"),
         ("sources: [{name: a, type: data_lake, uri: x}, {name: a, type: data_lake, uri: y}]", "datacrew.yaml: sources: names must be unique: a repeat"),

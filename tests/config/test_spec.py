@@ -109,3 +109,40 @@ def test_intent_only_specs_cannot_be_partitioned(tmp_path):
     assert load_spec(_write(tmp_path, text)).spec.rules == []
     errors = _errors(tmp_path, text + "partitions: {type: static, column: carrier, values: [AA]}\n")
     assert any("an intent-only spec cannot be partitioned" in line for line in errors), errors
+
+
+def test_sla_and_quality_settings_override_the_platform(tmp_path):
+    from datacrew_resources.config import QualityDefaults
+    from datacrew_resources.config.quality import SlaDefaults
+    from datacrew_resources.quality.sla import sla_limits
+    from datacrew_resources.quality.thresholds import anomaly_settings
+
+    text = VALID + (
+        "quality: {blocking: [row_count_anomaly, accuracy], row_count_anomaly: {window: 8, max_z: 5}}\n"
+        "sla: {max_latency_seconds: 60, freshness_hours: 24}\n"
+    )
+    spec = load_spec(_write(tmp_path, text)).spec
+    assert spec.quality.blocking == ["row_count_anomaly", "accuracy"]
+    settings = anomaly_settings(spec, QualityDefaults())
+    assert (settings.window, settings.min_history, settings.max_z) == (8, 5, 5.0)
+    limits = sla_limits(spec, SlaDefaults())
+    assert limits.max_latency_seconds == 60.0 and limits.freshness_hours == 24.0
+    assert limits.min_throughput_rows_per_second == 10_000 / 3600 and limits.max_error_rate == 0.001
+
+
+@pytest.mark.parametrize(
+    "extra, expected",
+    [
+        ("sla: {max_latency_seconds: -5}", "specs/spec.yaml: sla.max_latency_seconds: -5: Input should be greater than 0"),
+        ("sla: {max_error_rate: '0.1%'}", "specs/spec.yaml: sla.max_error_rate: '0.1%': Input should be a valid number"),
+        ("sla: {min_throughput_rows_per_second: true}", "specs/spec.yaml: sla.min_throughput_rows_per_second: True: Input should be a valid number"),
+        ("sla: {freshness_hours: 0}", "specs/spec.yaml: sla.freshness_hours: 0: Input should be greater than 0"),
+        ("sla: {max_latncy_seconds: 5}", "specs/spec.yaml: sla.max_latncy_seconds: 5: Extra inputs are not permitted"),
+        ("quality: {blocking: [freshness]}", "specs/spec.yaml: quality.blocking[0]: 'freshness': Input should be 'completeness'"),
+        ("quality: {row_count_anomaly: {window: 0}}", "specs/spec.yaml: quality.row_count_anomaly.window: 0: Input should be greater than or equal to 1"),
+        ("quality: {row_count_anomaly: {max_z: '3.5'}}", "specs/spec.yaml: quality.row_count_anomaly.max_z: '3.5': Input should be a valid number"),
+    ],
+)
+def test_bad_sla_and_quality_settings(tmp_path, extra, expected):
+    errors = _errors(tmp_path, VALID + extra + "\n")
+    assert len(errors) == 1 and errors[0].startswith(expected), errors

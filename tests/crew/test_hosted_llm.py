@@ -246,7 +246,7 @@ def test_intent_only_spec_the_model_writes_good_sql_and_the_engine_runs_it(
     assert {request["model"] for request in server.requests} == {"scripted-model"}
     assert set(server.authorizations) == {f"Bearer {DUMMY_KEY}"}
     assert server.offered_tools(0) == ["inspect_dataset", "propose_sql"]
-    assert server.offered_tools(3) == ["execute_plan"]
+    assert server.offered_tools(3) == ["execute_plan", "data_pipeline_orchestrator"]
     [inspected] = server.tool_messages(1)
     assert '"row_count": 6' in inspected["content"]
     compiled = json.loads(tool_results(server.requests[2])[-1])

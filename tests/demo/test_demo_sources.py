@@ -67,6 +67,7 @@ def test_every_file_exists_and_nothing_temporary_is_left(built):
     assert (lake / "planes.csv").is_file()
     assert (lake / "airports.json").is_file()
     assert sources.warehouse.is_file()
+    assert [p.name for p in sources.share.iterdir()] == ["delay_reports.csv"]
     assert (sources.root / MARKER).is_file()
     assert not [p for p in root.iterdir() if p.name.startswith(".sources-")]
     assert not list(sources.root.rglob("*.csv.zip")) and not (sources.root / "_extract").exists()
@@ -88,9 +89,9 @@ def test_airports_json_is_newline_delimited(built):
     assert first_line.startswith("{") and first_line.endswith("}")
 
 
-def test_discovery_finds_the_five_datasets_with_their_row_counts(report):
+def test_discovery_finds_the_six_datasets_with_their_row_counts(report):
     assert {r.key_string: r.record_count for r in report.records} == ROW_COUNTS
-    assert [(s.name, s.datasets) for s in report.sources] == [("lake", 3), ("warehouse", 2)]
+    assert [(s.name, s.datasets) for s in report.sources] == [("lake", 3), ("warehouse", 2), ("share", 1)]
 
 
 def test_discovered_schemas(report):
@@ -128,6 +129,11 @@ def test_discovered_schemas(report):
     assert [(c.name, c.type, c.nullable) for c in airlines.columns] == [
         ("carrier", "VARCHAR", False),
         ("name", "VARCHAR", False),
+    ]
+    reports = records["share/delay_reports"]
+    assert reports.format == "csv" and reports.source_type.value == "file_systems"
+    assert [(c.name, c.type) for c in reports.columns][:3] == [
+        ("report_id", "BIGINT"), ("flight_date", "DATE"), ("carrier", "VARCHAR")
     ]
     weather = records["warehouse/weather"]
     assert {c.name: c.type for c in weather.columns}["time_hour"] == "TIMESTAMP WITH TIME ZONE"

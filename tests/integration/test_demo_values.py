@@ -26,7 +26,8 @@ CLEAN_FLIGHTS = 327_346  # flights with dep_time, arr_time and arr_delay (nycfli
 TRANSFORMATIONS = ["flights_clean", "delays_by_carrier", "route_stats", "flights_weather", "daily_summary"]
 # The demo's outputs in other formats: airports as CSV, planes as a warehouse table.
 OTHER_FORMATS = ["airports", "planes"]
-DISCOVERED = ["lake/flights", "lake/planes", "lake/airports", "warehouse/airlines", "warehouse/weather"]
+DISCOVERED = ["lake/flights", "lake/planes", "lake/airports", "warehouse/airlines", "warehouse/weather",
+              "share/delay_reports"]
 QUALITY_CHECKS = {"completeness", "consistency", "accuracy"}
 
 # Spec column types as the parquet writer stores them.

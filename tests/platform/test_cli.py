@@ -24,7 +24,9 @@ def test_materialize_json_then_lineage(home, capsys):
     [asset] = json.loads(out)["assets"]
     assert asset["asset_key"] == "transformed/delays_by_carrier" and asset["status"] == "materialized"
     assert asset["record_count"] == 16 and asset["output_uri"].endswith("delays_by_carrier.parquet")
-    assert sorted(c["name"] for c in asset["checks"]) == ["accuracy", "completeness", "consistency"]
+    assert sorted(c["name"] for c in asset["checks"]) == [
+        "accuracy", "completeness", "consistency", "row_count_anomaly", "schema_conformity"
+    ]
     assert all(c["passed"] for c in asset["checks"])
 
     code, out, _ = _cli(capsys, "lineage", "transformed/daily_summary", "--upstream", "--home", str(home.root), "--format", "json")

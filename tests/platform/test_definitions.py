@@ -10,11 +10,14 @@ from pathlib import Path
 
 import dagster as dg
 
-from datacrew_assets.checks import ACCURACY, COMPLETENESS, CONSISTENCY
+from datacrew_assets.checks import TRANSFORMATION_CHECKS
 from datacrew_assets.definitions import build_definitions
 from datacrew_assets.jobs import TRANSFORM_JOB
+from datacrew_resources.quality.dataset import DATASET_CHECKS
 
-DISCOVERED = ["lake/airports", "lake/flights", "lake/planes", "warehouse/airlines", "warehouse/weather"]
+DISCOVERED = [
+    "lake/airports", "lake/flights", "lake/planes", "share/delay_reports", "warehouse/airlines", "warehouse/weather",
+]
 WORKSPACE = Path(__file__).parents[2] / "workspace.yaml"
 TRANSFORMED = [
     "transformed/airports",
@@ -39,7 +42,11 @@ def test_every_asset_job_and_check_is_defined(home):
     check_keys = {
         (k.asset_key.to_user_string(), k.name) for k in defs.resolve_asset_graph().asset_check_keys
     }
-    assert check_keys == {(key, name) for key in TRANSFORMED for name in (COMPLETENESS, CONSISTENCY, ACCURACY)}
+    freshness = {k for k in check_keys if k[1] == "freshness_check"}  # only where an SLA asks for it
+    assert check_keys - freshness == {
+        *((key, name) for key in TRANSFORMED for name in TRANSFORMATION_CHECKS),
+        *((key, name) for key in DISCOVERED for name in DATASET_CHECKS),
+    }
 
 
 def test_discovered_assets_carry_schema_rows_owner_and_storage(home):
@@ -70,7 +77,7 @@ def test_transformations_depend_on_their_sources(home):
 def test_definitions_come_from_the_catalog_not_the_sources(home):
     shutil.rmtree(home.root / "sources", ignore_errors=True)
     (home.root / "sources").unlink(missing_ok=True)
-    assert len(_specs(build_definitions(home))) == 12
+    assert len(_specs(build_definitions(home))) == 13
 
 
 def test_loading_definitions_does_not_import_crewai(home):

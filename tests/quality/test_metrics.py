@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import duckdb
 import pytest
+import sqlglot
 from sqlglot import exp
 
 from datacrew_resources.config import TargetSchema
@@ -71,3 +74,63 @@ def test_values_with_quotes_are_literals_not_sql(connection):
     m = measure(connection, schema, exp.to_table("t"))
     assert m.constraint_violations == {"name": 3}
     assert connection.execute("SELECT count(*) FROM t").fetchall() == [(4,)]
+
+
+REFERENCING = TargetSchema.model_validate(
+    {
+        "columns": [
+            {"name": "id", "type": "INTEGER", "primary_key": True},
+            {"name": "name", "type": "VARCHAR", "references": "ref/names.name"},
+            {"name": "x", "type": "INTEGER", "references": "ref/codes.code"},
+        ]
+    }
+)
+
+
+@pytest.fixture
+def references(connection):
+    # names: a and b (and a NULL, which must not hide orphans); codes: 5 and 7.
+    connection.execute("CREATE TABLE names AS SELECT * FROM (VALUES ('a'), ('b'), (NULL)) v(name)")
+    connection.execute("CREATE TABLE codes AS SELECT * FROM (VALUES (5), (7)) v(code)")
+    return {"ref/names": exp.to_table("names"), "ref/codes": exp.to_table("codes")}
+
+
+def test_referential_integrity_matches_hand_counts(connection, references):
+    # Rows of t: (1,a,5) ok; (1,b,50) x orphan; (2,NULL,7) ok, NULL is no orphan; (NULL,c,-1) both orphan.
+    m = measure(connection, REFERENCING, exp.to_table("t"), reference_tables=references)
+    assert m.orphans == {"name": 1, "x": 2}
+    assert m.orphan_rows == 2
+    assert m.referential_integrity == 0.5
+    assert m.key_uniqueness == 0.5 and m.duplicate_key_rows == 2
+    assert m.consistency == 0.5
+
+
+def test_consistency_is_the_lower_of_uniqueness_and_integrity(connection, references):
+    unique = REFERENCING.model_copy(
+        update={"columns": [c.model_copy(update={"primary_key": False}) for c in REFERENCING.columns]}
+    )
+    m = measure(connection, unique, exp.to_table("t"), reference_tables=references)
+    assert (m.key_uniqueness, m.referential_integrity, m.consistency) == (1.0, 0.5, 0.5)
+
+
+def test_references_stay_in_one_statement_scanning_the_table_once(connection, references):
+    query, _ = metrics_query(REFERENCING, exp.to_table("t"), reference_tables=references)
+    sql = query.sql(dialect="duckdb")
+    assert len(sqlglot.parse(sql, read="duckdb")) == 1
+    plan = connection.execute(f"EXPLAIN {sql}").fetchall()[0][1]
+    assert len(re.findall(r"Table: memory\.main\.t\b", plan)) == 1
+    assert plan.count("Seq Scan") == 3  # t once, and each referenced table once
+    assert plan.count("MARK") == 2  # one hash join per referencing column
+
+
+def test_orphan_samples_join_the_consistency_samples(connection, references):
+    samples = sample_failures(connection, REFERENCING, exp.to_table("t"), reference_tables=references)
+    consistency = samples["consistency"]
+    assert {"id": 1, "copies": 2} in consistency
+    assert {"id": 1, "name": "b", "x": 50} in consistency and {"id": None, "name": "c", "x": -1} in consistency
+    assert len(consistency) <= 5
+
+
+def test_a_reference_without_its_relation_is_an_error(connection):
+    with pytest.raises(ValueError, match="references 'ref/names', but no relation for it was given"):
+        measure(connection, REFERENCING, exp.to_table("t"), reference_tables={"ref/codes": exp.to_table("t")})
