@@ -275,6 +275,7 @@ def _consistency_samples(
             .from_(_from(table.copy()))
             .group_by(*[col(k) for k in keys])
             .having(exp.or_(exp.GT(this=exp.Count(this=exp.Star()), expression=exp.convert(1)), _any_key_null(keys)))
+            .order_by(*[col(k) for k in keys])  # the same sample every run (a hash aggregate has no order)
             .limit((limit + 1) // 2 if referencing else limit)  # leave room for orphans
         )
         found += _rows(connection, duplicates)
