@@ -244,6 +244,8 @@ class Engine:
                     location.quarantine_path.unlink(missing_ok=True)  # from an earlier quarantining run
                 for leftover in staging.paths:
                     remove_path(leftover)  # the staging file, when a copy was published instead
+                for old_shape in location.superseded:
+                    remove_path(old_shape)
             size = tree_size(location.path)  # under the lock: this write's output, not a later one's
             checked = None
             if written.ready and written.ready[-1] == (staging.stage, location.path):

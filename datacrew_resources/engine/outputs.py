@@ -68,6 +68,9 @@ class OutputLocation:
     partition_by: tuple[str, ...] = ()
     table: str | None = None  # warehouse: schema.table
     quarantine: bool = False
+    # Files an earlier shape of the spec (another format, partitioned or not) left at the
+    # default location: removed once this output is published, so no stale copy lingers.
+    superseded: tuple[Path, ...] = ()
 
     @property
     def is_warehouse(self) -> bool:
@@ -129,12 +132,24 @@ def resolve_location(
         table = out.table or f"{spec.layer}.{spec.name}"
         if "." not in table:
             table = f"main.{table}"
-        return OutputLocation("warehouse", database, table=table, quarantine=quarantine)
+        superseded = ()
+        if output_path is None:  # a quarantine file too: a warehouse output quarantines into a table
+            quarantine_file = output_dir / spec.layer / f"{spec.name}.quarantine.parquet"
+            superseded = (*_default_file_outputs(spec, output_dir), quarantine_file)
+        return OutputLocation("warehouse", database, table=table, quarantine=quarantine, superseded=superseded)
+    superseded: tuple[Path, ...] = ()
     if output_path is None:
         name = spec.name if out.partition_by else f"{spec.name}.{out.format}"
         output_path = output_dir / spec.layer / name
+        superseded = tuple(p for p in _default_file_outputs(spec, output_dir) if p != output_path)
     path = _inside(output_dir, output_path, field="output_path")
-    return OutputLocation(out.format, path, tuple(out.partition_by), quarantine=quarantine)
+    return OutputLocation(out.format, path, tuple(out.partition_by), quarantine=quarantine, superseded=superseded)
+
+
+def _default_file_outputs(spec: TransformationSpec, output_dir: Path) -> tuple[Path, ...]:
+    """Every default file location the spec's output could have had: one per format, and the directory."""
+    layer = output_dir / spec.layer
+    return (*(layer / f"{spec.name}.{f}" for f in FILE_FORMATS), layer / spec.name)
 
 
 def check_partitions(spec: TransformationSpec) -> None:

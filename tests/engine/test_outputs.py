@@ -181,3 +181,23 @@ def test_a_warehouse_database_outside_the_outputs_is_refused(engine: Engine, tmp
     spec = spec_with({"format": "warehouse", "database": str(tmp_path / "elsewhere.duckdb")})
     with pytest.raises(ConfigError, match="output.database: .*must be inside the output directory"):
         engine.execute(spec, engine.compile(spec))
+
+
+def test_a_spec_that_changes_shape_leaves_no_stale_output_behind(engine: Engine, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    shapes = [
+        ({"format": "parquet"}, ["transformed", "transformed/t.parquet"]),
+        ({"format": "csv"}, ["transformed", "transformed/t.csv"]),
+        ({"format": "json", "partition_by": ["carrier"]}, None),  # a directory of partitions
+        ({"format": "warehouse"}, ["transformed", "warehouse.duckdb"]),
+        ({"format": "parquet"}, ["transformed", "transformed/t.parquet", "warehouse.duckdb"]),
+    ]
+    for output, expected in shapes:
+        spec = spec_with(output)
+        engine.execute(spec, engine.compile(spec))
+        if expected is None:
+            assert {p.parent for p in (out / "transformed" / "t").rglob("*.json")}
+            assert sorted(p.name for p in (out / "transformed").iterdir()) == ["t"]
+        else:
+            assert listing(out) == expected
+        assert engine.validate_output(spec).ok
