@@ -10,6 +10,7 @@ from datacrew_resources.config import Home, LoadedSpec, QualityDefaults
 from datacrew_resources.config.quality import SlaDefaults
 from datacrew_resources.config.spec import PartitionSpec
 from datacrew_resources.engine.lineage import dagster_column_lineage
+from datacrew_resources.lineage_events import MaterializationLineage
 from datacrew_resources.quality import QualityMetrics, quality_score
 from datacrew_resources.quality.sla import SlaFigures, sla_breaches, sla_figures, sla_limits
 from datacrew_resources.resources import CrewResource, PlatformResource
@@ -69,17 +70,26 @@ def transformation_asset(*, loaded: LoadedSpec, quality: QualityDefaults, slas: 
     def _transformation(
         context: dg.AssetExecutionContext, crew: CrewResource, platform: PlatformResource
     ) -> dg.MaterializeResult:
+        # Before the SLA clock: emitting lineage is not the transformation's latency.
+        lineage = MaterializationLineage.start(
+            Home.resolve(crew.home_dir), spec, dagster_run_id=context.run.run_id, dagster_job=context.job_name,
+            log=context.log,
+        )
         started = time.perf_counter()
         partition_key = context.partition_key if context.has_partition_key else None
         window = None
         if partition_key is not None and spec.partitions.type == "time":
             window = (context.partition_time_window.start, context.partition_time_window.end)
-        outcome = crew.run_transformation(
-            spec.name, log=context.log, partition_key=partition_key, window=window, run_id=context.run.run_id,
-            request_id=context.run.tags.get("datacrew/request"),
-            # The pipeline tool reads the instance this run writes to, not DagsterInstance.get().
-            reporter=PipelineStatus(Home.resolve(crew.home_dir), context.instance).report,
-        )
+        try:
+            outcome = crew.run_transformation(
+                spec.name, log=context.log, partition_key=partition_key, window=window, run_id=context.run.run_id,
+                request_id=context.run.tags.get("datacrew/request"),
+                # The pipeline tool reads the instance this run writes to, not DagsterInstance.get().
+                reporter=PipelineStatus(Home.resolve(crew.home_dir), context.instance).report,
+            )
+        except Exception as e:
+            lineage.fail(e)
+            raise
         checked = check_materialization(
             context, platform, spec=spec, defaults=quality, rows=outcome.record_count, partition_key=partition_key
         )
@@ -91,6 +101,7 @@ def transformation_asset(*, loaded: LoadedSpec, quality: QualityDefaults, slas: 
         breaches = sla_breaches(figures, limits)
         for breach in breaches:
             context.log.warning(f"SLA breach: {breach['metric']} {breach['value']:g} against limit {breach['limit']:g}")
+        lineage.complete(outcome)
         return dg.MaterializeResult(
             check_results=checked.results,
             metadata={

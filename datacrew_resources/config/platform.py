@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .alerts import AlertsConfig
+from .openlineage import OpenLineageConfig
 from .classification import Classification
 from .delegation import ApproverConfig, GateConfig, ScheduleConfig, TaskTypeConfig
 from .errors import ConfigError, ConfigErrors, from_pydantic
@@ -181,6 +182,7 @@ class PlatformConfig(_Strict):
     gate: GateConfig = Field(default_factory=GateConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     datasets: DatasetsConfig = Field(default_factory=DatasetsConfig)
+    openlineage: OpenLineageConfig = Field(default_factory=OpenLineageConfig)
 
     @field_validator("sources", "agents", "approvers", "schedules")
     @classmethod
