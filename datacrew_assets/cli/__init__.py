@@ -41,14 +41,20 @@ def _parser() -> argparse.ArgumentParser:
     materialize.add_argument("--all", action="store_true", help="every unpartitioned transformation")
     materialize.add_argument("--partition", metavar="KEY", help="partition to materialize (partitioned assets)")
     lineage = sub.add_parser("lineage", parents=[common],
-                             help="table lineage from the asset graph; with --columns, column lineage of the specs")
-    lineage.add_argument("key", metavar="KEY")
+                             help="table lineage from the asset graph; with --columns, column lineage of the specs;"
+                                  " --format mermaid|dot|html draws it")
+    lineage.add_argument("key", metavar="KEY", nargs="?", help="an asset; drawn formats default to every asset")
+    lineage.add_argument("--all", action="store_true", help="draw the whole graph, not KEY's lineage")
     lineage.add_argument("--columns", action="store_true",
                          help="each column's source columns, traced through the compiled specs (no run needed)")
     direction = lineage.add_mutually_exclusive_group()
     direction.add_argument("--upstream", action="store_true")
     direction.add_argument("--downstream", action="store_true")
-    lineage.add_argument("--format", choices=["text", "json"], default="text")
+    # Checked by the command, so a bad one is a one-line error naming the option.
+    lineage.add_argument("--format", default="text", metavar="FORMAT",
+                         help="text (default), json, or drawn: mermaid, dot, html (with --columns and no direction,"
+                              " json is the drawn graph)")
+    lineage.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
     delegation.add_parsers(sub, common)
     status.add_parsers(sub, common)
     return parser

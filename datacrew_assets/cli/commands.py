@@ -11,6 +11,7 @@ import dagster as dg
 
 from datacrew_resources.alerts import Alert, WebhookSink, alerts_log_path
 from datacrew_resources.catalog.discover import discover
+from datacrew_resources.catalog.governance import governance_json
 from datacrew_resources.catalog.ranking import SearchFilters, SearchResponse
 from datacrew_resources.catalog.search import search
 from datacrew_resources.config import ConfigError, ConfigErrors, Home
@@ -19,9 +20,8 @@ from datacrew_resources.demo import build_demo_sources
 from datacrew_resources.demo_home import install_templates
 
 from ..alerts import alert_run_outcomes
-from ..definitions import build_definitions
 from ..runs import CheckOutcome, RunReport, check_datasets, materialize, resolve_selection, transformation_keys
-from .lineage import ColumnGraph, column_report, column_report_lines, dependency_maps, walk
+from .lineage import lineage_command
 from . import delegation
 from .output import emit
 from .validation import validate_home
@@ -158,6 +158,7 @@ def _dataset_json(record: Any) -> dict[str, Any]:
         "uri": record.location,
         "quality_score": record.quality_score,
         "last_updated": record.last_updated.isoformat(),
+        **governance_json(record),
     }
 
 
@@ -306,30 +307,3 @@ def _failure_text(check: CheckOutcome) -> str:
     # Figure and threshold side by side: for some checks (row_count_anomaly) higher is worse.
     threshold = "" if check.threshold is None else f" vs threshold {check.threshold:g}"
     return f"{check.name} {check.value:.4f}{threshold} ({kind})"
-
-
-def lineage_command(args: argparse.Namespace, home: Home) -> int:
-    as_json = args.format == "json" or args.json
-    if args.columns:
-        # Neither direction: the key's columns both ways; --upstream adds its ancestors.
-        report = column_report(ColumnGraph(home), args.key, upstream=not args.downstream,
-                               ancestors=args.upstream, downstream=not args.upstream)
-        print(json.dumps(report, indent=2) if as_json else "\n".join(column_report_lines(report)))
-        return 0
-    defs = build_definitions(home)
-    parents, children = dependency_maps(defs)
-    key = args.key
-    if key not in parents:
-        raise ConfigErrors([ConfigError(f"no such asset (known: {', '.join(sorted(parents))})", field="KEY", value=args.key)])
-    upstream = [] if args.downstream else walk(key, parents)
-    downstream = [] if args.upstream else walk(key, children)
-    payload = {
-        "asset_key": key,
-        "upstream": [{"asset_key": child, "depends_on": parent} for child, parent in upstream],
-        "downstream": [{"asset_key": child, "depends_on": parent} for parent, child in downstream],
-    }
-    lines = [key]
-    lines += [f"  upstream   {child} <- {parent}" for child, parent in upstream]
-    lines += [f"  downstream {parent} -> {child}" for parent, child in downstream]
-    print(json.dumps(payload, indent=2) if args.format == "json" or args.json else "\n".join(lines))
-    return 0

@@ -1,17 +1,25 @@
-"""Lineage for `datacrew lineage`: tables from the Dagster asset graph, columns from compiled specs."""
+"""`datacrew lineage`: tables from the Dagster asset graph, columns from compiled specs, drawn on request."""
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import json
 from collections import deque
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from datacrew_resources.config import ConfigError, ConfigErrors, Home
 from datacrew_resources.engine.lineage import ColumnDep, column_lineage_detail
 from datacrew_resources.source_refs import build_engine, source_refs
 
-from ..asset_graph import dependency_maps, walk  # noqa: F401 - `datacrew lineage` uses them from here
+from ..asset_graph import dependency_maps, walk
+from ..definitions import build_definitions
+from ..lineage_render import RENDERERS, AssetNode, ColumnEdge, LineageView
+
+FORMATS = ("text", *RENDERERS)
+DRAWN_FORMATS = ("mermaid", "dot", "html")  # always the graph, columns included
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,10 @@ class ColumnGraph:
     def require(self, key: str) -> None:
         if key not in self._sources:
             raise ConfigErrors([ConfigError(f"no such asset (known: {', '.join(self.keys)})", field="KEY", value=key)])
+
+    def reads(self, key: str) -> list[str]:
+        """The assets a transformation reads (its spec's sources); none for a discovered dataset."""
+        return list(self._specs[key].spec.sources) if self.is_transformation(key) else []
 
     def columns(self, key: str) -> list[str]:
         if self.is_transformation(key):
@@ -192,3 +204,103 @@ def _unique(items) -> list[dict[str, Any]]:
             seen.add(marker)
             found.append(item)
     return found
+
+
+def lineage_view(graph: ColumnGraph, key: str | None, *, upstream: bool = True,
+                 downstream: bool = True) -> LineageView:
+    """Table and column lineage of every asset (`key` None), or of `key` and the assets
+    it reads from (`upstream`) and feeds (`downstream`), transitively."""
+    table_edges = [(source, target) for target in graph.keys for source in graph.reads(target)]
+    if key is None:
+        keys = set(graph.keys)
+    else:
+        graph.require(key)
+        parents, children = {}, {}
+        for source, target in table_edges:
+            parents.setdefault(target, []).append(source)
+            children.setdefault(source, []).append(target)
+        keys = {key}
+        keys |= {node for _, node in walk(key, parents)} if upstream else set()
+        keys |= {node for _, node in walk(key, children)} if downstream else set()
+    depth: dict[str, int] = {}
+
+    def depth_of(asset: str) -> int:
+        if asset not in depth:
+            depth[asset] = 1 + max((depth_of(s) for s in graph.reads(asset) if s in keys), default=-1)
+        return depth[asset]
+
+    assets = sorted(
+        (AssetNode(k, graph.is_transformation(k), depth_of(k), tuple(graph.columns(k))) for k in keys),
+        key=lambda a: (a.depth, a.key),
+    )
+    column_edges = [
+        ColumnEdge(dep.source, dep.column, asset.key, column, dep.kind)
+        for asset in assets if asset.transformation
+        for column, deps in graph.lineage(asset.key).items()
+        for dep in deps if dep.source in keys
+    ]
+    return LineageView(root=key, assets=tuple(assets),
+                       table_edges=tuple(e for e in table_edges if e[0] in keys and e[1] in keys),
+                       column_edges=tuple(column_edges))
+
+
+def lineage_command(args: argparse.Namespace, home: Home) -> int:
+    """`datacrew lineage`: one asset's table or column lineage as text or JSON, or the graph drawn.
+
+    The graph (mermaid, dot, html; json with --columns and no direction, or --all) spans
+    every asset, or KEY's lineage when KEY is given.
+    """
+    fmt = "json" if args.json and args.format == "text" else args.format
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown format (known: {', '.join(FORMATS)})", field="--format", value=fmt)
+    if args.all and args.key:
+        raise ConfigError("give KEY or --all, not both", field="KEY", value=args.key)
+    whole = args.all or args.key is None
+    one_side = args.upstream or args.downstream
+    drawn = fmt in DRAWN_FORMATS or (fmt == "json" and (whole or (args.columns and not one_side)))
+    if whole and not drawn:
+        raise ConfigError("the whole graph is drawn as mermaid, dot, json or html; text needs KEY",
+                          field="--format", value=fmt)
+    if drawn:
+        view = lineage_view(ColumnGraph(home), None if whole else args.key,
+                            upstream=not args.downstream, downstream=not args.upstream)
+        text = RENDERERS[fmt](view)
+    elif args.columns:
+        # Neither direction: the key's columns both ways; --upstream adds its ancestors.
+        report = column_report(ColumnGraph(home), args.key, upstream=not args.downstream,
+                               ancestors=args.upstream, downstream=not args.upstream)
+        text = json.dumps(report, indent=2) if fmt == "json" else "\n".join(column_report_lines(report))
+    else:
+        text = _table_lineage(home, args, as_json=fmt == "json")
+    _emit(text, args.output)
+    return 0
+
+
+def _table_lineage(home: Home, args: argparse.Namespace, *, as_json: bool) -> str:
+    parents, children = dependency_maps(build_definitions(home))
+    key = args.key
+    if key not in parents:
+        known = ", ".join(sorted(parents))
+        raise ConfigErrors([ConfigError(f"no such asset (known: {known})", field="KEY", value=key)])
+    upstream = [] if args.downstream else walk(key, parents)
+    downstream = [] if args.upstream else walk(key, children)
+    if as_json:
+        return json.dumps({
+            "asset_key": key,
+            "upstream": [{"asset_key": child, "depends_on": parent} for child, parent in upstream],
+            "downstream": [{"asset_key": child, "depends_on": parent} for parent, child in downstream],
+        }, indent=2)
+    lines = [key]
+    lines += [f"  upstream   {child} <- {parent}" for child, parent in upstream]
+    lines += [f"  downstream {parent} -> {child}" for parent, child in downstream]
+    return "\n".join(lines)
+
+
+def _emit(text: str, output: str | None) -> None:
+    if output is None:
+        print(text.rstrip("\n"))
+        return
+    try:
+        Path(output).write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"cannot write: {e.strerror or e}", field="--output", value=output) from e

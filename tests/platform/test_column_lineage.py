@@ -113,3 +113,22 @@ def test_materialization_carries_dagster_column_lineage(home):
         "avg_dep_delay": [dg.TableColumnDep(asset_key=dg.AssetKey(["lake", "flights"]), column_name="dep_delay")],
         "avg_arr_delay": [dg.TableColumnDep(asset_key=dg.AssetKey(["lake", "flights"]), column_name="arr_delay")],
     }
+
+
+def test_drawn_graph_uses_the_same_tracing_as_the_report(home, capsys):
+    """`--format json` without a direction draws the graph; its column edges into each
+    transformation are exactly that transformation's `depends_on` in the report."""
+    code, out, err = _cli(capsys, home, "transformed/daily_summary", "--format", "json")
+    assert code == 0, err
+    graph = json.loads(out)
+    assert [n["asset_key"] for n in graph["nodes"]] == [
+        "lake/flights", "transformed/flights_clean", "transformed/daily_summary"]
+    code, out, err = _cli(capsys, home, "transformed/daily_summary", "--upstream", "--format", "json")
+    assert code == 0, err
+    report = json.loads(out)
+    for entry in report["assets"]:
+        drawn = {}
+        for edge in graph["edges"]:
+            if edge["type"] == "column" and edge["to"]["asset_key"] == entry["asset_key"]:
+                drawn.setdefault(edge["to"]["column"], []).append({**edge["from"], "kind": edge["kind"]})
+        assert drawn == {c["name"]: c["depends_on"] for c in entry["columns"] if c["depends_on"]}
