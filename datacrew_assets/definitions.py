@@ -13,6 +13,7 @@ from .alerts import alert_definitions
 from .dataset_checks import dataset_check_definitions
 from .delegation import delegation_definitions
 from .discovered import discovered_asset_specs
+from .discovery import discovery_definitions
 from .freshness import freshness_definitions
 from .jobs import transformations_job
 from .transformations import transformation_asset
@@ -42,6 +43,7 @@ def build_definitions(home: Home) -> dg.Definitions:
         alert_definitions(home=home, config=config.alerts),
         freshness_definitions(specs, config.slas),
         dataset_check_definitions(records=records, config=config, specs=specs),
+        discovery_definitions(home),
     )
 
 

@@ -83,6 +83,7 @@ def run_transformation(
                 requester=agent_id, origin_key=crew_origin(run_id), **request),
             session=session,
             reporter=reporter,
+            catalog=home,
         )
         result = runner.run(workbench, spec_summary=spec.model_dump(mode="json"), agent_id=agent_id)
         # The plan reads only sources the engine holds, with the columns it compiled against.

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from .config import TransformationSpec
+from .catalog.search import search
+from .config import Home, TransformationSpec
 from .config.errors import ConfigError
 from .config.spec import SqlRule
 from .engine import CompiledPlan, Engine, ExecutionResult
@@ -26,6 +28,9 @@ class EngineWorkbench:
     request); without one, `request_delegation` is refused. `reporter`, when given, answers
     `pipeline_report` (`reporter(action, key, hours)` returning the report); the Dagster side
     injects it, since reading the instance and the asset graph is its business.
+    `catalog`, when given, is the home whose catalog `discover_datasets` searches
+    (`catalog_discovery`); without one the workbench has no `discover_datasets`, so the
+    crew is not offered the data_discovery tool.
 
     `session` (`engine.session(spec, output_path)`, which the caller closes) runs every
     step in one sandbox and makes the run interruptible (`interrupt`, which the crew
@@ -35,7 +40,8 @@ class EngineWorkbench:
 
     def __init__(self, engine: Engine, spec: TransformationSpec, *, output_path: Path | None, spec_file: str,
                  delegator: Callable[..., Any] | None = None, session: EngineSession | None = None,
-                 reporter: Callable[[str, str | None, float | None], dict[str, Any]] | None = None):
+                 reporter: Callable[[str, str | None, float | None], dict[str, Any]] | None = None,
+                 catalog: Home | None = None):
         self.engine = engine
         self.spec = spec
         self.spec_name = spec.name
@@ -49,6 +55,8 @@ class EngineWorkbench:
         if session is not None and (session.spec != spec or session.output_path != output_path):
             raise ValueError("the session is for another spec or output")
         self.session = session
+        if catalog is not None:
+            self.discover_datasets = partial(catalog_discovery, catalog)
 
     def interrupt(self, reason: str = "interrupted") -> None:
         """Stop the engine step running now (another thread may call this) and every later one."""
@@ -139,3 +147,46 @@ class EngineWorkbench:
         if self.execution is not None and self.execution.preview is not None:
             return {"columns": self.execution.preview["columns"], "rows": self.execution.preview["rows"][:limit]}
         return self.engine.preview_output(self.spec, self.output_path, limit=limit)
+
+
+def catalog_discovery(
+    home: Home,
+    query: str,
+    max_results: int = 10,
+    source_types: Sequence[str] = (),
+    quality_threshold: float = 0.0,
+    data_domains: Sequence[str] = (),
+    freshness_requirement: str | None = None,
+) -> dict[str, Any]:
+    """The ranked search of `home`'s catalog (`datacrew search`), as the data_discovery tool answers it.
+
+    Searches what discovery recorded; it scans no source. Bad filters raise the search's
+    one-line `ConfigError` naming the argument.
+    """
+    response = search(
+        home, query, max_results=max_results, source_types=source_types, quality_threshold=quality_threshold,
+        data_domains=data_domains, freshness_requirement=freshness_requirement,
+    )
+    return {
+        "query": response.query,
+        "filters": response.filters.to_json(),
+        "total_datasets_found": response.total_datasets_found,
+        "datasets_returned": response.datasets_returned,
+        "datasets": [
+            {
+                "asset_key": hit.record.key_string,
+                "source_type": hit.record.source_type.value,
+                "domain": hit.domain,
+                "description": hit.record.description,
+                "record_count": hit.record.record_count,
+                "columns": [{"name": c.name, "type": c.type} for c in hit.record.columns],
+                "quality_score": hit.record.quality_score,
+                "last_updated": hit.record.last_updated.isoformat(),
+                "composite_score": hit.score,
+                "relevance_score": hit.relevance,
+                "freshness_score": hit.freshness,
+            }
+            for hit in response.hits
+        ],
+        "aggregation_metadata": response.aggregation_metadata(),
+    }

@@ -40,9 +40,10 @@ TaskModel = type[PlanOutput | ExecutionOutput | ValidationOutput]
 # spec), then execute and validate. The quality validator may also ask a peer
 # for work (request_delegation): the request is queued for the gate, not run.
 # The pipeline orchestrator may read the platform's run records (data_pipeline_orchestrator).
+# The planner may search the catalog (data_discovery) when the workbench has one.
 TASKS: dict[str, tuple[TaskModel, tuple[str, ...]]] = {
-    "plan_transformation": (PlanOutput, ("inspect_dataset", "compile_plan")),
-    "plan_sql_transformation": (PlanOutput, ("inspect_dataset", "propose_sql")),
+    "plan_transformation": (PlanOutput, ("inspect_dataset", "compile_plan", "data_discovery")),
+    "plan_sql_transformation": (PlanOutput, ("inspect_dataset", "propose_sql", "data_discovery")),
     "execute_transformation": (ExecutionOutput, ("execute_plan", "data_pipeline_orchestrator")),
     "validate_output": (ValidationOutput, ("validate_output", "request_delegation")),
 }
@@ -161,7 +162,7 @@ class CrewAIRunner:
         for name in sequence:
             model, tool_names = TASKS[name]
             task_config = self.tasks_config[name]
-            # build_tools leaves out request_delegation over a workbench without it.
+            # build_tools leaves out the optional tools over a workbench without their operation.
             task_tools = [tools[tool_name] for tool_name in tool_names if tool_name in tools]
             agent = Agent(
                 **self.agents_config[task_config["agent"]],

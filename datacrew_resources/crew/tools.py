@@ -260,6 +260,42 @@ class DataPipelineOrchestrationTool(WorkbenchTool):
         return self.workbench.pipeline_report(action=action, key=key, hours=hours)
 
 
+class DiscoveryArguments(BaseModel):
+    """The tutorial's `DataDiscoveryInput`; the defaults keep every dataset (see ranking.SearchFilters)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(description="keywords matched against dataset names, descriptions, columns and tags")
+    max_results: int = Field(default=10, description="datasets to return, best first")
+    source_types: list[str] = Field(
+        default_factory=list,
+        description="data_lake, data_warehouse, streaming, api_endpoints, file_systems; empty for all",
+    )
+    quality_threshold: float = Field(default=0.0, description="minimum catalog quality score, 0 to 1")
+    data_domains: list[str] = Field(
+        default_factory=list, description="owner teams without 'team:', e.g. flight-ops; empty for all"
+    )
+    freshness_requirement: str | None = Field(
+        default=None, description="last_24_hours, last_7_days, last_30_days or any"
+    )
+
+
+class DataDiscoveryTool(WorkbenchTool):
+    """The tutorial's `EnterpriseDataDiscoveryTool`, answering from the catalog discovery
+    recorded (what `datacrew search --json` ranks), never by scanning a source."""
+
+    name: str = "data_discovery"
+    description: str = (
+        "Search the platform's data catalog: datasets ranked for a query by quality, relevance, "
+        "freshness and schema completeness, with their columns, row counts and domains. Read-only: "
+        "it scans nothing. Answers JSON, or a line starting with ERROR: (a bad filter)."
+    )
+    args_schema: type[BaseModel] = DiscoveryArguments
+
+    def _operation(self, query: str, **filters: Any) -> dict[str, Any]:
+        return self.workbench.discover_datasets(query, **filters)
+
+
 def _inspect_arguments(source_keys: list[str]) -> type[BaseModel]:
     """Arguments of inspect_dataset; the keys become an enum in the tool's JSON schema."""
     return create_model(
@@ -278,9 +314,11 @@ def build_tools(
     """The tools over `workbench`, by name, all appending to `trace`.
 
     With `limits`, a tool called after the run was stopped does nothing and
-    answers `ERROR: run stopped: ...`. `request_delegation` and
-    `data_pipeline_orchestrator` are built only over a workbench that has the
-    operation (`request_delegation`, `pipeline_report`); a stand-in may leave them out.
+    answers `ERROR: run stopped: ...`. `request_delegation`,
+    `data_pipeline_orchestrator` and `data_discovery` are built only over a workbench that
+    has the operation (`request_delegation`, `pipeline_report`, `discover_datasets`); a
+    stand-in may leave them out, and an `EngineWorkbench` has `discover_datasets` only
+    when given a catalog.
     """
     common: dict[str, Any] = dict(workbench=workbench, trace=trace, limits=limits)
     tools: list[WorkbenchTool] = [
@@ -296,4 +334,6 @@ def build_tools(
         tools.append(RequestDelegationTool(**common))
     if callable(getattr(workbench, "pipeline_report", None)):
         tools.append(DataPipelineOrchestrationTool(**common))
+    if callable(getattr(workbench, "discover_datasets", None)):
+        tools.append(DataDiscoveryTool(**common))
     return {tool.name: tool for tool in tools}

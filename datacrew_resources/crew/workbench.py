@@ -68,3 +68,17 @@ class TransformationWorkbench(Protocol):
         `datacrew status ACTION [KEY] [--hours H]` (status, monitor, lineage, optimize).
         """
         ...
+
+    def discover_datasets(
+        self,
+        query: str,
+        max_results: int = 10,
+        source_types: list[str] | None = None,
+        quality_threshold: float = 0.0,
+        data_domains: list[str] | None = None,
+        freshness_requirement: str | None = None,
+    ) -> dict[str, Any]:
+        """The catalog's datasets ranked for `query` (`datacrew search --json`'s ranking), read-only:
+        `{"query", "filters", "total_datasets_found", "datasets_returned", "datasets", "aggregation_metadata"}`.
+        """
+        ...
