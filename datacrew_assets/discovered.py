@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from datacrew_resources.catalog.governance import governance_json
 from datacrew_resources.catalog.models import DatasetRecord
 
 from .metadata import column_schema
@@ -32,6 +33,11 @@ def discovered_asset_spec(*, record: DatasetRecord) -> dg.AssetSpec:
         metadata["datacrew/partition_keys"] = ", ".join(record.partition_keys)
     if record.quality_score is not None:
         metadata["datacrew/quality_score"] = float(record.quality_score)
+    tags = {"datacrew/source_type": record.source_type.value}
+    if record.governance is not None:
+        metadata["datacrew/governance"] = dg.JsonMetadataValue(governance_json(record))
+        tags["datacrew/classification"] = record.governance.data_classification
+        tags["datacrew/pii"] = "true" if record.governance.pii else "false"
     description = record.description or (
         f"{record.dataset_name} discovered in source '{record.source}' ({record.source_type.value})"
     )
@@ -42,7 +48,7 @@ def discovered_asset_spec(*, record: DatasetRecord) -> dg.AssetSpec:
         owners=[record.owner],
         kinds={SOURCE_KIND[record.source_type.value], _storage_kind(record)},
         metadata=metadata,
-        tags={"datacrew/source_type": record.source_type.value},
+        tags=tags,
     )
 
 

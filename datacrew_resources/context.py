@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from .catalog.governance import record_classification
 from .catalog.models import DatasetRecord
 from .catalog.store import CatalogStore
 from .config import AgentConfig, Authority, ConfigError, Home, LoadedSpec, PlatformConfig
@@ -49,9 +50,10 @@ def run_agent(config: PlatformConfig, agent_id: str) -> AgentConfig:
 def classifications(
     config: PlatformConfig, records: list[DatasetRecord], specs: list[LoadedSpec]
 ) -> dict[str, str]:
-    """Every readable key's classification: its source's, or the producing spec's."""
+    """Every readable key's classification: its source's (raised by what discovery found in
+    the data, such as personal data), or the producing spec's."""
     by_source = {s.name: s.classification for s in config.sources}
-    found = {r.key_string: by_source.get(r.source, "internal") for r in records}
+    found = {r.key_string: record_classification(r, by_source.get(r.source, "internal")) for r in records}
     found.update({l.spec.key_string: l.spec.classification for l in specs})
     return found
 

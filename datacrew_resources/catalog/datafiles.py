@@ -205,7 +205,7 @@ def _parquet_profile(
         except (OSError, pa.ArrowException) as e:
             raise _read_error(source, str(path), "parquet footer", e) from None
         rows += meta.num_rows
-        _add_null_counts(meta, nulls, required)
+        add_null_counts(meta, nulls, required)
     options, params = read_options(files, target)
     described = query(con, source, files, f"DESCRIBE SELECT * FROM read_parquet(?{options}) LIMIT 0", params)
     columns = []
@@ -223,7 +223,7 @@ def _parquet_profile(
     return Profile(rows, columns, completeness(rows, non_null))
 
 
-def _add_null_counts(meta: pq.FileMetaData, nulls: dict[str, int | None], required: set[str]) -> None:
+def add_null_counts(meta: pq.FileMetaData, nulls: dict[str, int | None], required: set[str]) -> None:
     """Sum each top-level column's null count over row groups; None once any group lacks it."""
     schema = meta.schema
     for i in range(meta.num_columns):

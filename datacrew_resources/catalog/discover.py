@@ -12,6 +12,10 @@ URL check for servers), then scans what was located. A connector that
 `resumes` also gets the source's current records by dataset name, so it can
 carry positions (a landing zone's last batch, a consumer's last message id)
 from one scan to the next.
+
+Each source's records then get their governance block and metadata
+(`governance.govern`: PII, classification, retention, domain); connectors see
+the source without the governance options.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from urllib.parse import urlsplit
 from ..config import ConfigError, Home, PlatformConfig, SourceConfig, SourceType
 from ..config.platform import CONFIG_FILE
 from .fileshare import scan_fileshare
+from .governance import connector_source, govern
 from .lake import scan_lake
 from .landing import scan_landing_zone
 from .models import DatasetRecord
@@ -92,9 +97,11 @@ scan_nats_streams = _lazy(".nats_streams", "scan_nats_streams")
 scan_redis_streams = _lazy(".redis_streams", "scan_redis_streams")
 scan_postgres = _lazy(".postgres", "scan_postgres")
 scan_api_endpoints = _lazy(".api_endpoints", "scan_api_endpoints")
+scan_s3_lake = _lazy(".s3_lake", "scan_s3_lake")
 
 CONNECTORS: dict[tuple[SourceType, str], Connector] = {
     (SourceType.data_lake, PATH): Connector(scan_lake, locate_directory),
+    (SourceType.data_lake, "s3"): Connector(scan_s3_lake, locate_url, resumes=True),
     (SourceType.data_warehouse, PATH): Connector(scan_warehouse, locate_database_file),
     (SourceType.data_warehouse, "postgresql"): Connector(scan_postgres, locate_url, resumes=True),
     (SourceType.data_warehouse, "postgres"): Connector(scan_postgres, locate_url, resumes=True),
@@ -138,13 +145,15 @@ def discover(
     connectors = {source.name: _connector(source) for source in selected}
     located = {source.name: connectors[source.name].locate(home, source) for source in selected}
     store = CatalogStore(home.catalog_path)
-    current = store.all() if any(c.resumes for c in connectors.values()) else []
+    # Previous records: positions to resume from, PII findings and update history to keep.
+    current = store.all()
     reports: list[SourceReport] = []
     found: dict[str, list[DatasetRecord]] = {}
     for source in selected:
         source_started = time.perf_counter()
         previous = {r.dataset_name: r for r in current if r.source == source.name and r.source_type is source.type}
-        records = connectors[source.name].run(source, located[source.name], previous)
+        scanned = connectors[source.name].run(connector_source(source), located[source.name], previous)
+        records = govern(source, scanned, previous)
         found[source.name] = records
         reports.append(
             SourceReport(

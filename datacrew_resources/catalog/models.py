@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..config import SourceType
+from ..config.classification import Classification
 
 # Files DuckDB reads (parquet, csv, json), workbooks, warehouse tables, message streams
 # read through their servers (NATS JetStream, Redis Streams), PostgreSQL tables and views,
@@ -26,6 +27,26 @@ class ColumnInfo(BaseModel):
     description: str = ""
     references: str | None = Field(
         default=None, description="'source/dataset.column' a declared foreign key points to (warehouse tables)"
+    )
+
+
+class StoredObject(BaseModel):
+    """One object of an `s3://` dataset as the last scan read it: a rescan reads it again only if its ETag changed."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    key: str = Field(description="object key relative to the dataset's prefix (`year=2013/part-0.parquet`)")
+    etag: str
+    size: int
+    last_modified: datetime
+    rows: int = Field(description="rows in the object; estimated from the sample when `rows_exact` is false")
+    rows_exact: bool = True
+    profiled_rows: int = Field(
+        description="rows the quality and nullability were measured on (a sample's for CSV/JSON)"
+    )
+    quality: float | None = Field(default=None, description="completeness of the profiled rows")
+    nullable: list[str] = Field(
+        default_factory=list, description="columns with nulls, or with unknown null counts, in the profiled rows"
     )
 
 
@@ -49,6 +70,52 @@ class StreamPosition(BaseModel):
         default_factory=list,
         description="message streams: type signatures ({field: DuckDB type}) of the most recent messages,"
         " oldest first, that the schema is read from",
+    )
+
+
+PiiKind = Literal["email", "phone", "card_number", "national_id", "person_name", "address", "date_of_birth"]
+
+
+class PiiColumn(BaseModel):
+    """A column holding personal data, and the evidence for it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    column: str
+    kind: PiiKind
+    by_name: bool = Field(description="the column's name says it holds this kind")
+    value_share: float | None = Field(
+        default=None, description="share of the sampled non-empty values matching the kind; None when none were sampled"
+    )
+    sampled: int = Field(default=0, description="non-empty values sampled from the column")
+
+
+class Governance(BaseModel):
+    """The tutorial's governance block, derived from the source and the PII found."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    data_classification: Classification
+    access_level: str = Field(description="who may read it, from the classification (see governance.ACCESS_LEVELS)")
+    retention_policy: str = "default"
+    compliance_tags: list[str] = Field(default_factory=list, description="gdpr, ccpa, pci_dss")
+    pii: list[PiiColumn] = Field(default_factory=list)
+    pii_sample: int = Field(default=0, description="the source's options.pii_sample the findings were made with")
+
+
+class DatasetMetadata(BaseModel):
+    """The tutorial's business metadata of a dataset."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    domain: str
+    owner_team: str
+    update_frequency: str = Field(
+        default="unknown", description="from the observed updates (hourly, daily...); unknown until seen enough"
+    )
+    sla_tier: str | None = None
+    observed_updates: list[datetime] = Field(
+        default_factory=list, description="distinct last_updated values seen by successive scans, oldest first"
     )
 
 
@@ -82,12 +149,17 @@ class DatasetRecord(BaseModel):
     owner: str = "team:data-platform"
     quality_score: float | None = None
     stream_position: StreamPosition | None = None
+    objects: list[StoredObject] = Field(
+        default_factory=list, description="`s3://` datasets: each object's ETag, size and what was read from it"
+    )
     change_marker: str | None = Field(
         default=None,
         description="what tells a rescan whether the data changed without reading it (a PostgreSQL"
         " table's count of rows inserted, updated and deleted); a different marker dates last_updated"
         " to that rescan",
     )
+    governance: Governance | None = Field(default=None, description="set by discovery after the scan")
+    metadata: DatasetMetadata | None = Field(default=None, description="set by discovery after the scan")
 
     @property
     def asset_key(self) -> list[str]:

@@ -63,6 +63,9 @@ FRESHNESS_WINDOWS: dict[str, timedelta | None] = {
 
 
 def record_domain(record: DatasetRecord) -> str:
+    """The governance metadata's domain when discovery recorded one, else the owner team's name."""
+    if record.metadata is not None and record.metadata.domain:
+        return record.metadata.domain
     return record.owner.removeprefix("team:").lower()
 
 

@@ -10,7 +10,7 @@
 The data's modification time is read too (newest file, or the database file and its
 WAL), for Dagster's freshness checks. A dataset that cannot be read (its file vanished,
 its warehouse is locked or gone) fails every check with one line saying why. Kinds not
-scanned here (`UNSCANNABLE`: workbook sheets, message streams) fail them with the reason,
+scanned here (`UNSCANNABLE`: workbook sheets, message streams, PostgreSQL, APIs, S3) fail them with the reason,
 and the Dagster checks only warn for those.
 """
 
@@ -55,6 +55,7 @@ UNSCANNABLE = {
     "redis_stream": _STREAM,
     "postgres_table": "DuckDB reads PostgreSQL through its postgres extension, not installed here",
     "api_json": "an API is read page by page by discovery; no snapshot of its records is kept to scan",
+    "s3": "discovery reads s3:// objects through pyarrow's S3 filesystem; DuckDB would need its httpfs extension, not installed here",
 }
 
 
@@ -127,7 +128,10 @@ def assess_dataset(
 def modification_time(record: DatasetRecord) -> float:
     """The newest modification time among the dataset's files (a database: its file and WAL)."""
     if record.format not in SCANNABLE_FORMATS or "://" in record.location:
-        reason = UNSCANNABLE.get(record.format, "only local parquet, CSV and JSON files and DuckDB tables are scanned")
+        scheme = record.location.split("://", 1)[0] if "://" in record.location else None
+        reason = UNSCANNABLE.get(record.format) or UNSCANNABLE.get(scheme) or (
+            "only local parquet, CSV and JSON files and DuckDB tables are scanned"
+        )
         raise Unscannable(f"{record.key_string} cannot be scanned ({record.format} at {record.location}): {reason}")
     if record.format == "duckdb_table":
         paths = [p for p in (record.location, record.location + ".wal") if os.path.exists(p)]
