@@ -36,8 +36,6 @@ import json
 import logging
 import os
 import statistics
-import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -53,6 +51,7 @@ from datacrew_resources.config.datasets import dataset_settings
 from datacrew_resources.quality.dataset import DATASET_CHECKS, assess_dataset
 from datacrew_resources.source_refs import source_refs
 
+from .harness import log_to_stderr, run_in_workdir
 from .synthetic_flights import write_flights, write_warehouse
 
 RESULTS = Path(__file__).parent / "results"
@@ -289,19 +288,9 @@ def main() -> None:
     parser.add_argument("--no-dagster", action="store_true", help="skip the Dagster check-op variant")
     parser.add_argument("--workdir", help="keep data and home here (default: a temp dir, removed)")
     args = parser.parse_args()
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    log.propagate = False
+    log_to_stderr(log)
     args.load_before = os.getloadavg()
-    if args.workdir:
-        result = run(args)
-    else:
-        with tempfile.TemporaryDirectory(prefix="datacrew-check-bench-") as tmp:
-            args.workdir = tmp
-            result = run(args)
-            args.workdir = None
+    result = run_in_workdir(args, run, prefix="datacrew-check-bench-")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "check_bench.json").write_text(json.dumps(result, indent=2, default=str))
     print(report(result))

@@ -61,7 +61,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -77,6 +76,8 @@ from datacrew_resources.catalog.discover import discover
 from datacrew_resources.catalog.models import DatasetRecord
 from datacrew_resources.catalog.store import CatalogStore
 from datacrew_resources.config import Home, PlatformConfig
+
+from .harness import log_to_stderr, run_in_workdir
 
 RESULTS = Path(__file__).parent / "results"
 REPO = Path(__file__).resolve().parent.parent
@@ -551,19 +552,9 @@ def main() -> None:
     args.datasets = sorted({int(n) for n in args.datasets.split(",")})
     if args.files % PARTITIONS:
         parser.error(f"--files: must be a multiple of {PARTITIONS} (the partitioned lake's files per dataset)")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    log.propagate = False
+    log_to_stderr(log)
     args.load_before = os.getloadavg()
-    if args.workdir:
-        result = run(args)
-    else:
-        with tempfile.TemporaryDirectory(prefix="datacrew-discovery-bench-") as tmp:
-            args.workdir = tmp
-            result = run(args)
-            args.workdir = None
+    result = run_in_workdir(args, run, prefix="datacrew-discovery-bench-")
     save(result)
     print(report(result))
 

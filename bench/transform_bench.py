@@ -43,7 +43,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -62,6 +61,7 @@ from datacrew_resources.engine.sandbox import create_source_view
 from datacrew_resources.environment import quiet_environment
 from datacrew_resources.source_refs import build_engine, source_refs
 
+from .harness import log_to_stderr, run_in_workdir
 from .synthetic_flights import (
     AIRCRAFT_UTILISATION,
     CARRIER_MONTH,
@@ -678,19 +678,9 @@ def main() -> None:
     if args.worker:
         _worker(Path(args.worker))
         return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    log.propagate = False
+    log_to_stderr(log)
     started = time.perf_counter()
-    if args.workdir:
-        result = run(args)
-    else:
-        with tempfile.TemporaryDirectory(prefix="datacrew-bench-") as tmp:
-            args.workdir = tmp
-            result = run(args)
-            args.workdir = None
+    result = run_in_workdir(args, run, prefix="datacrew-bench-")
     result["total_seconds"] = time.perf_counter() - started
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "transform_bench.json").write_text(json.dumps(result, indent=2, default=str))

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import os
-import re
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+from .validators import env_name, http_url
 
 
 class AlertsConfig(BaseModel):
@@ -26,21 +24,8 @@ class AlertsConfig(BaseModel):
         default=60, ge=0, description="an incident alerted once stays quiet this long (0: never deduplicate)"
     )
 
-    @field_validator("webhook_url")
-    @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        if value is not None:
-            parts = urlsplit(value)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ValueError("must be an http:// or https:// URL")
-        return value
-
-    @field_validator("webhook_url_env")
-    @classmethod
-    def _env_name(cls, value: str | None) -> str | None:
-        if value is not None and not ENV_NAME.fullmatch(value):
-            raise ValueError("must be an environment variable name such as DATACREW_ALERT_WEBHOOK")
-        return value
+    _url = field_validator("webhook_url")(http_url)
+    _env = field_validator("webhook_url_env")(env_name)
 
     def webhook(self) -> str | None:
         """The webhook URL: from the named environment variable when set, else `webhook_url`."""

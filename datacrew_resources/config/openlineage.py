@@ -5,11 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import PurePosixPath
 from typing import Literal
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .alerts import ENV_NAME
+from .validators import env_name, http_url
 
 NAMESPACE = re.compile(r"\S+")
 
@@ -47,21 +46,8 @@ class OpenLineageConfig(BaseModel):
             raise ValueError("must be a relative path inside the home, without '..'")
         return value
 
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        if value is not None:
-            parts = urlsplit(value)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ValueError("must be an http:// or https:// URL")
-        return value
-
-    @field_validator("api_key_env")
-    @classmethod
-    def _env_name(cls, value: str | None) -> str | None:
-        if value is not None and not ENV_NAME.fullmatch(value):
-            raise ValueError("must be an environment variable name such as OPENLINEAGE_API_KEY")
-        return value
+    _url = field_validator("url")(http_url)
+    _env = field_validator("api_key_env")(env_name)
 
     @model_validator(mode="after")
     def _url_for_http(self) -> "OpenLineageConfig":

@@ -28,8 +28,8 @@ def refused(home: Home, alerts: dict) -> list[str]:
     ({"webhook_url": "hooks.example.com/services/x"},
      "datacrew.yaml: alerts.webhook_url: 'hooks.example.com/services/x': must be an http:// or https:// URL"),
     ({"webhook_url_env": "ALERT-HOOK"},
-     "datacrew.yaml: alerts.webhook_url_env: 'ALERT-HOOK': must be an environment variable name such as"
-     " DATACREW_ALERT_WEBHOOK"),
+     "datacrew.yaml: alerts.webhook_url_env: 'ALERT-HOOK': must be an environment variable name"
+     " (letters, digits and _, not starting with a digit)"),
     ({"webhok_url": "http://127.0.0.1:9/hook"},
      "datacrew.yaml: alerts.webhok_url: 'http://127.0.0.1:9/hook': Extra inputs are not permitted"),
     ({"dedupe_window_minutes": -5},

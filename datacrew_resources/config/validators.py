@@ -1,0 +1,22 @@
+"""Field checks several config sections share: an http(s) URL, an environment variable's name."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def http_url(value: str | None) -> str | None:
+    if value is not None:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL")
+    return value
+
+
+def env_name(value: str | None) -> str | None:
+    if value is not None and not ENV_NAME.fullmatch(value):
+        raise ValueError("must be an environment variable name (letters, digits and _, not starting with a digit)")
+    return value
