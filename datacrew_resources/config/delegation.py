@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .spec import lower_snake
+from .validators import cron
 
 
 class _Strict(BaseModel):
@@ -59,15 +60,7 @@ class ScheduleConfig(_Strict):
             raise ValueError(f"unknown priority (use {', '.join(names)})")
         return value.strip().lower()
 
-    @field_validator("cron")
-    @classmethod
-    def _valid_cron(cls, value: str) -> str:
-        # Dagster's own parser, so what passes here is what the schedule accepts.
-        from dagster._utils.schedules import is_valid_cron_string
-
-        if not is_valid_cron_string(value):
-            raise ValueError("not a valid cron expression")
-        return value
+    _cron = field_validator("cron")(cron)
 
 
 class GateConfig(_Strict):

@@ -26,6 +26,7 @@ from pydantic import (
 from .classification import Classification
 from .errors import ConfigError, ConfigErrors, from_pydantic
 from .quality import BlockableCheck, RowCountAnomalyOverrides, SlaOverrides
+from .validators import cron
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 SOURCE_KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]*/[a-z][a-z0-9_]*$")
@@ -368,6 +369,7 @@ class TransformationSpec(_Strict):
     partitions: PartitionSpec | None = None
 
     _names = field_validator("name", "layer")(lower_snake)
+    _schedule = field_validator("schedule")(cron)
 
     @field_validator("sources")
     @classmethod

@@ -20,3 +20,12 @@ def env_name(value: str | None) -> str | None:
     if value is not None and not ENV_NAME.fullmatch(value):
         raise ValueError("must be an environment variable name (letters, digits and _, not starting with a digit)")
     return value
+
+
+def cron(value: str | None) -> str | None:
+    # Dagster's own parser, so what passes here is what a schedule accepts.
+    from dagster._utils.schedules import is_valid_cron_string
+
+    if value is not None and not is_valid_cron_string(value):
+        raise ValueError("not a valid cron expression")
+    return value

@@ -63,6 +63,8 @@ def test_code_version_changes_with_the_spec(tmp_path):
         (("min: 0", "min: zero"), "specs/spec.yaml: target_schema.columns[1].min: 'zero'"),
         (("how: inner", "how: sideways"), "specs/spec.yaml: rules[1].join.how: 'sideways'"),
         (("name: delays", "name: Delays-2"), "specs/spec.yaml: name: 'Delays-2': must be lowercase snake_case"),
+        (("name: delays", "name: delays\nschedule: every morning"),
+         "specs/spec.yaml: schedule: 'every morning': not a valid cron expression"),
     ],
 )
 def test_bad_specs_name_file_field_and_value(tmp_path, change, expected):
