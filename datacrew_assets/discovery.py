@@ -52,8 +52,13 @@ def discover_op(
         # The scan's own one-line message; nothing was written.
         raise dg.Failure(description=str(e)) from None
     found = {source.name: source.datasets for source in report.sources}
+    for error in report.errors:  # a partial scan: what failed kept its previous records
+        context.log.warning(f"discovery error in {error.source}{'/' + error.dataset if error.dataset else ''}: {error.message}")
     context.add_output_metadata(
         {
+            "datacrew/errors": dg.JsonMetadataValue(
+                [{"source": e.source, "dataset": e.dataset, "message": e.message} for e in report.errors]
+            ),
             "datacrew/datasets": sum(found.values()),
             "datacrew/records": sum(source.records for source in report.sources),
             "datacrew/seconds": round(report.seconds, 3),

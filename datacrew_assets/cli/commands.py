@@ -137,12 +137,25 @@ def validate(args: argparse.Namespace, home: Home) -> int:
     return 0
 
 
+PARTIAL_SCAN = 3  # exit code: some sources or datasets could not be scanned; the rest were written
+
+
 def discover_command(args: argparse.Namespace, home: Home) -> int:
     result = discover(home, home.load_config())
     datasets = [_dataset_json(r) for r in result.records]
     lines = [f"{d['asset_key']:<32} {d['record_count']:>10,} rows  {len(d['schema']):>3} columns  quality {d['quality_score']}" for d in datasets]
-    emit(args, {"datasets": datasets}, lines or ["no datasets found"])
-    return 0
+    if not lines and not result.partial:
+        lines = ["no datasets found"]
+    if result.partial:
+        lines.append(f"partial scan: {len(result.errors)} error(s); the previous catalog entries of what failed are kept")
+        lines += [f"error {_scan_error_where(e)}: {e.message}" for e in result.errors]
+    errors = [{"source": e.source, "dataset": e.dataset, "message": e.message} for e in result.errors]
+    emit(args, {"datasets": datasets, "errors": errors}, lines)
+    return PARTIAL_SCAN if result.partial else 0
+
+
+def _scan_error_where(error: Any) -> str:
+    return f"{error.source}/{error.dataset}" if error.dataset else error.source
 
 
 def _dataset_json(record: Any) -> dict[str, Any]:

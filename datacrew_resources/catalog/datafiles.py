@@ -9,6 +9,8 @@ same suffix). A dataset is one file, or every data file under a directory
 Metadata, not data:
 - parquet: row and null counts from every file's footer
   (`pyarrow.parquet.read_metadata`, no data pages); DuckDB type names from
+  those footers when every column is flat and of a type whose DuckDB name is
+  known for certain (`footer_types`) and all files agree, else from
   `DESCRIBE SELECT * FROM read_parquet(...) LIMIT 0`, which also reads only a
   footer and types the hive partition keys exactly as DuckDB will read them.
 - CSV/JSON: types from DuckDB's sniffer on a sample of `SAMPLE_ROWS` rows (its
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -189,6 +192,61 @@ def _read_error(source: SourceConfig, file: str, fmt: str, cause: Exception) -> 
     return DiscoveryError(f"source {source.name!r}: cannot read {fmt} ({first_line(cause)})", file=file)
 
 
+# DuckDB's name for a parquet column's (physical type, logical type), where it does not depend
+# on the logical type's parameters; checked against DuckDB's DESCRIBE in tests/catalog/test_lake.py.
+_PARQUET_TYPES = {
+    ("BOOLEAN", "NONE"): "BOOLEAN",
+    ("INT32", "NONE"): "INTEGER",
+    ("INT64", "NONE"): "BIGINT",
+    ("FLOAT", "NONE"): "FLOAT",
+    ("DOUBLE", "NONE"): "DOUBLE",
+    ("BYTE_ARRAY", "NONE"): "BLOB",
+    ("BYTE_ARRAY", "STRING"): "VARCHAR",
+    ("INT32", "DATE"): "DATE",
+}
+_INT_TYPES = {
+    (8, True): "TINYINT", (16, True): "SMALLINT", (32, True): "INTEGER", (64, True): "BIGINT",
+    (8, False): "UTINYINT", (16, False): "USMALLINT", (32, False): "UINTEGER", (64, False): "UBIGINT",
+}
+_TIMESTAMP_UNITS = {"milliseconds", "microseconds"}  # both read as microseconds; nanoseconds keep theirs
+_MAX_DECIMAL_PRECISION = 38
+
+
+def _duckdb_type(column: pq.ColumnSchema) -> str | None:
+    """The type DuckDB reads a flat parquet column as, or None where not known for certain."""
+    if "." in column.path:  # a leaf of a nested column (list, struct, map)
+        return None
+    logical = column.logical_type
+    known = _PARQUET_TYPES.get((column.physical_type, logical.type))
+    if known is not None or logical.type not in {"INT", "TIMESTAMP", "DECIMAL"}:
+        return known
+    detail = json.loads(logical.to_json())
+    if logical.type == "INT":
+        return _INT_TYPES.get((detail["bitWidth"], detail["isSigned"]))
+    if logical.type == "TIMESTAMP":
+        if detail["timeUnit"] not in _TIMESTAMP_UNITS:
+            return None
+        return "TIMESTAMP WITH TIME ZONE" if detail["isAdjustedToUTC"] else "TIMESTAMP"
+    if 0 < column.precision <= _MAX_DECIMAL_PRECISION:
+        return f"DECIMAL({column.precision},{column.scale})"
+    return None
+
+
+def footer_types(meta: pq.FileMetaData) -> list[tuple[str, str]] | None:
+    """Column names and DuckDB types from a parquet footer, or None if any type is not known for certain."""
+    named = []
+    for i in range(meta.num_columns):
+        column = meta.schema.column(i)
+        type_ = _duckdb_type(column)
+        if type_ is None:
+            return None
+        named.append((column.path, type_))
+    # DuckDB's names are case-insensitive: it renames one of `id` and `ID`.
+    if len({name.lower() for name, _ in named}) < len(named):
+        return None
+    return named
+
+
 def _parquet_profile(
     con: duckdb.DuckDBPyConnection,
     source: SourceConfig,
@@ -199,6 +257,7 @@ def _parquet_profile(
     rows = 0
     nulls: dict[str, int | None] = {}
     required: set[str] = set()
+    typed: set[tuple[tuple[str, str], ...] | None] = set()
     for path in chosen:
         try:
             meta = pq.read_metadata(path)
@@ -206,8 +265,17 @@ def _parquet_profile(
             raise _read_error(source, str(path), "parquet footer", e) from None
         rows += meta.num_rows
         add_null_counts(meta, nulls, required)
-    options, params = read_options(files, target)
-    described = query(con, source, files, f"DESCRIBE SELECT * FROM read_parquet(?{options}) LIMIT 0", params)
+        if not files.partition_keys and len(typed) < 2:
+            footer = footer_types(meta)
+            typed.add(None if footer is None else tuple(footer))
+    if len(typed) == 1 and None not in typed:
+        # Every file has one schema of known types: what DESCRIBE would say, without another read.
+        described = list(typed.pop())
+    else:
+        # Hive partition keys (typed from the directory names), nested or unusual types,
+        # or files that differ: DuckDB itself says how it reads them.
+        options, params = read_options(files, target)
+        described = query(con, source, files, f"DESCRIBE SELECT * FROM read_parquet(?{options}) LIMIT 0", params)
     columns = []
     non_null = []
     for name, type_, *_ in described:

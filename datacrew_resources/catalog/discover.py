@@ -1,9 +1,16 @@
 """Discovery: scan the configured sources and write what was found to the catalog store.
 
-Everything is checked and scanned before anything is written, and all
-sources are written in one transaction: a bad source (unsupported type,
-missing path, unreadable file) raises a one-line `ConfigError` and leaves
-the catalog exactly as it was.
+A scan is partial rather than refused: a source that cannot be scanned
+(missing path, unsupported uri, unreachable server, bad credentials, a file
+its connector cannot read) is reported as a `ScanError` with the connector's
+one-line message, its previous records are kept untouched, and the other
+sources are scanned and written (all of them in one transaction). A
+connector may also isolate a bad dataset by returning `(records, errors)`
+instead of records: those datasets keep their previous records and the
+others are updated. The errors of each scanned source replace its previous
+ones in the catalog store (`CatalogStore.errors`); `datacrew discover` prints
+them and exits 3. Only the caller's own mistake, a source name that is not
+configured, refuses the whole scan (nothing is written).
 
 A source is scanned by the connector registered for its type and its uri's
 scheme (`PATH` for a plain path, else the scheme: `nats`, `redis`, `s3`).
@@ -35,7 +42,7 @@ from .governance import connector_source, govern
 from .lake import scan_lake
 from .landing import scan_landing_zone
 from .models import DatasetRecord
-from .store import CatalogStore
+from .store import CatalogStore, ScanError
 from .stream_source import public_uri
 from .warehouse import scan_warehouse
 
@@ -100,7 +107,7 @@ scan_api_endpoints = _lazy(".api_endpoints", "scan_api_endpoints")
 scan_s3_lake = _lazy(".s3_lake", "scan_s3_lake")
 
 CONNECTORS: dict[tuple[SourceType, str], Connector] = {
-    (SourceType.data_lake, PATH): Connector(scan_lake, locate_directory),
+    (SourceType.data_lake, PATH): Connector(scan_lake, locate_directory, resumes=True),
     (SourceType.data_lake, "s3"): Connector(scan_s3_lake, locate_url, resumes=True),
     (SourceType.data_warehouse, PATH): Connector(scan_warehouse, locate_database_file),
     (SourceType.data_warehouse, "postgresql"): Connector(scan_postgres, locate_url, resumes=True),
@@ -131,30 +138,47 @@ class SourceReport:
 
 @dataclass(frozen=True)
 class DiscoveryReport:
+    """`sources`: those scanned (a source with a bad dataset among them); `records`: those written."""
+
     sources: list[SourceReport]
     records: list[DatasetRecord]
     seconds: float
+    errors: list[ScanError]
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.errors)
 
 
 def discover(
     home: Home, config: PlatformConfig, *, sources: Iterable[str] | None = None
 ) -> DiscoveryReport:
-    """Scan the sources (all, or those named) and replace their records in the catalog."""
+    """Scan the sources (all, or those named) and replace their records in the catalog.
+
+    A source or dataset that cannot be scanned keeps its previous records; see the module docstring.
+    """
     started = time.perf_counter()
     selected = _select(config, sources)
-    connectors = {source.name: _connector(source) for source in selected}
-    located = {source.name: connectors[source.name].locate(home, source) for source in selected}
     store = CatalogStore(home.catalog_path)
-    # Previous records: positions to resume from, PII findings and update history to keep.
+    # Previous records: positions to resume from, PII findings and update history to keep,
+    # and what stays in the catalog for a source or dataset that fails this time.
     current = store.all()
     reports: list[SourceReport] = []
     found: dict[str, list[DatasetRecord]] = {}
+    errors: list[ScanError] = []
     for source in selected:
         source_started = time.perf_counter()
         previous = {r.dataset_name: r for r in current if r.source == source.name and r.source_type is source.type}
-        scanned = connectors[source.name].run(connector_source(source), located[source.name], previous)
-        records = govern(source, scanned, previous)
-        found[source.name] = records
+        try:
+            scanned, failed = _scan(home, source, previous)
+            records = govern(source, scanned, previous)
+        except ConfigError as e:
+            errors.append(ScanError(source.name, None, e.render()))
+            continue
+        errors += failed
+        # A dataset that failed keeps its previous record, governance and history included.
+        kept = [previous[e.dataset] for e in failed if e.dataset in previous]
+        found[source.name] = sorted([*records, *kept], key=lambda r: r.dataset_name)
         reports.append(
             SourceReport(
                 name=source.name,
@@ -165,11 +189,26 @@ def discover(
             )
         )
     store.replace_sources(found)
+    store.record_errors([source.name for source in selected], errors)
     return DiscoveryReport(
         sources=reports,
         records=[r for records in found.values() for r in records],
         seconds=time.perf_counter() - started,
+        errors=errors,
     )
+
+
+def _scan(
+    home: Home, source: SourceConfig, previous: Mapping[str, DatasetRecord]
+) -> tuple[list[DatasetRecord], list[ScanError]]:
+    """The source's records and the datasets its connector could not read (raises for the whole source)."""
+    connector = _connector(source)
+    located = connector.locate(home, source)
+    scanned = connector.run(connector_source(source), located, previous)
+    if isinstance(scanned, tuple):
+        records, failed = scanned
+        return list(records), list(failed)
+    return scanned, []
 
 
 def _select(config: PlatformConfig, names: Iterable[str] | None) -> list[SourceConfig]:

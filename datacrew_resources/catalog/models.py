@@ -50,6 +50,16 @@ class StoredObject(BaseModel):
     )
 
 
+class FileFingerprint(BaseModel):
+    """One file of a local lake dataset as the last scan saw it: a rescan re-reads the dataset only if one changed."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    path: str = Field(description="relative to the lake directory (`sales/year=2013/part-0.parquet`)")
+    size: int
+    mtime_ns: int
+
+
 class StreamPosition(BaseModel):
     """Where the last read of a stream stopped: the next discovery reads only what came after."""
 
@@ -151,6 +161,9 @@ class DatasetRecord(BaseModel):
     stream_position: StreamPosition | None = None
     objects: list[StoredObject] = Field(
         default_factory=list, description="`s3://` datasets: each object's ETag, size and what was read from it"
+    )
+    fingerprints: list[FileFingerprint] = Field(
+        default_factory=list, description="local lake datasets: each file's size and mtime the record was read at"
     )
     change_marker: str | None = Field(
         default=None,

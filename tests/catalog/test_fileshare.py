@@ -11,6 +11,7 @@ import pytest
 
 from datacrew_resources.catalog.errors import DiscoveryError
 from datacrew_resources.catalog.fileshare import scan_fileshare
+from datacrew_resources.catalog.store import CatalogStore
 from datacrew_resources.config import SourceConfig, SourceType
 
 SHARE = SourceConfig(name="share", type=SourceType.file_systems, uri="share", owner="team:finance")
@@ -197,7 +198,7 @@ def test_unreadable_file_fails_the_cli_with_one_line_and_keeps_the_catalog(tmp_p
     datacrew = str(Path(sys.executable).parent / "datacrew")
     first = run_unprivileged(datacrew, "discover", "--home", str(home), env=env)
     assert first.returncode == 0, first.stderr
-    catalog = (home / "state" / "catalog.sqlite").read_bytes()
+    catalog = CatalogStore(home / "state" / "catalog.sqlite").all()
 
     for locked in (home / "share" / "flights.csv", home / "share" / "planes.xlsx"):
         locked.chmod(0)
@@ -206,8 +207,9 @@ def test_unreadable_file_fails_the_cli_with_one_line_and_keeps_the_catalog(tmp_p
         finally:
             locked.chmod(0o644)
 
-        assert result.returncode == 2
-        (line,) = result.stderr.splitlines()
-        assert line.startswith(f"datacrew: {locked}: source 'share': cannot read ")
+        assert (result.returncode, result.stderr) == (3, "")
+        partial, line = result.stdout.splitlines()
+        assert partial == "partial scan: 1 error(s); the previous catalog entries of what failed are kept"
+        assert line.startswith(f"error share: {locked}: source 'share': cannot read ")
         assert "Permission denied" in line
-        assert (home / "state" / "catalog.sqlite").read_bytes() == catalog
+        assert CatalogStore(home / "state" / "catalog.sqlite").all() == catalog

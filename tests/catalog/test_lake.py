@@ -4,11 +4,15 @@ import gzip
 import json
 import os
 import struct
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
 
+import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from datacrew_resources.catalog.datafiles import footer_types
 from datacrew_resources.catalog.errors import DiscoveryError
 from datacrew_resources.catalog.lake import scan_lake
 from datacrew_resources.config import ConfigError
@@ -280,3 +284,62 @@ def test_empty_file_is_refused_naming_it(tmp_path, lake_source, write_parquet):
         scan_lake(lake_source, lake)
 
     assert str(info.value) == f"{empty.resolve()}: source 'lake': file is empty"
+
+
+# Arrow types as pyarrow writes them to parquet, with a value each.
+TYPE_MATRIX = {
+    "bool": (pa.bool_(), True),
+    "i8": (pa.int8(), -1), "i16": (pa.int16(), -2), "i32": (pa.int32(), -3), "i64": (pa.int64(), -4),
+    "u8": (pa.uint8(), 1), "u16": (pa.uint16(), 2), "u32": (pa.uint32(), 3), "u64": (pa.uint64(), 4),
+    "f16": (pa.float16(), None), "f32": (pa.float32(), 1.5), "f64": (pa.float64(), 2.5),
+    "str": (pa.string(), "a"), "large_str": (pa.large_string(), "b"),
+    "dict_str": (pa.dictionary(pa.int32(), pa.string()), "c"),
+    "bin": (pa.binary(), b"x"), "fixed_bin": (pa.binary(4), b"abcd"),
+    "date": (pa.date32(), date(2024, 1, 2)), "date64": (pa.date64(), date(2024, 1, 2)),
+    "time_ms": (pa.time32("ms"), time(1, 2)), "time_us": (pa.time64("us"), time(1, 2)),
+    "time_ns": (pa.time64("ns"), time(1, 2)),
+    **{f"ts_{unit}": (pa.timestamp(unit), datetime(2024, 1, 2, 3)) for unit in ("s", "ms", "us", "ns")},
+    **{f"tz_{unit}": (pa.timestamp(unit, tz="Europe/Paris"), datetime(2024, 1, 2, 3, tzinfo=UTC))
+       for unit in ("s", "ms", "us", "ns")},
+    "dec_5_1": (pa.decimal128(5, 1), Decimal("1.5")), "dec_18_4": (pa.decimal128(18, 4), Decimal("1.5")),
+    "dec_38_10": (pa.decimal128(38, 10), Decimal("1.5")), "dec256_50_2": (pa.decimal256(50, 2), Decimal("1.5")),
+    "list_i64": (pa.list_(pa.int64()), [1, 2]), "list_str": (pa.large_list(pa.string()), ["a"]),
+    "struct": (pa.struct([("a", pa.int32()), ("b", pa.string())]), {"a": 1, "b": "x"}),
+    "map": (pa.map_(pa.string(), pa.int64()), [("k", 1)]),
+    "duration": (pa.duration("us"), 5), "null": (pa.null(), None),
+}
+# Types discovery names from the footer alone; the rest fall back to DuckDB's DESCRIBE.
+FROM_FOOTER = {
+    "bool", "i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64", "f32", "f64", "str", "large_str",
+    "dict_str", "bin", "date", "date64", "ts_s", "ts_ms", "ts_us", "tz_s", "tz_ms", "tz_us",
+    "dec_5_1", "dec_18_4", "dec_38_10", "duration",  # an INT64 without a logical type, as DuckDB reads it
+}
+
+
+@pytest.mark.parametrize("name", sorted(TYPE_MATRIX))
+def test_footer_types_are_exactly_duckdbs(tmp_path, name):
+    type_, value = TYPE_MATRIX[name]
+    path = tmp_path / f"{name}.parquet"
+    pq.write_table(pa.table({name: pa.array([value], type_)}), path)
+
+    footer = footer_types(pq.read_metadata(path))
+
+    with duckdb.connect() as con:
+        described = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()
+    if name in FROM_FOOTER:
+        assert footer == [(n, t) for n, t, *_ in described]
+    else:
+        assert footer is None
+
+
+def test_parquet_scan_describes_only_what_the_footer_cannot_type(tmp_path, lake_source, write_parquet):
+    lake = tmp_path / "lake"
+    write_parquet(lake / "flat.parquet")
+    pq.write_table(pa.table({"tags": pa.array([["a"]], pa.list_(pa.string()))}), lake / "nested.parquet")
+
+    found = by_name(scan_lake(lake_source, lake))
+
+    assert types(found["flat"]) == {
+        "id": "INTEGER", "amount": "BIGINT", "label": "VARCHAR", "at": "TIMESTAMP WITH TIME ZONE"
+    }
+    assert types(found["nested"]) == {"tags": "VARCHAR[]"}

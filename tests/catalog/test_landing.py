@@ -193,9 +193,9 @@ def test_discover_keeps_the_position_in_the_catalog_and_resumes_from_it(tmp_path
 
     new = batch(zone / "Events", "2026/11/25/batch-000004.jsonl", events(10, 2, minute=9), mtime=T0 + 180)
     (lake / "broken.json").write_text('{"a": ')
-    with pytest.raises(ConfigError):
-        discover(home, config)
-    assert store.get("zone/events").stream_position.items == 3  # moved with nothing else
+    [error] = discover(home, config).errors
+    assert (error.source, error.dataset) == ("lake", None)
+    assert store.get("zone/events").stream_position.items == 4  # a bad lake no longer holds the zone back
 
     (lake / "broken.json").unlink()
     report = discover(home, config)

@@ -79,15 +79,22 @@ def test_discover_text_output_has_one_line_per_dataset(home, capsys):
     assert lines[2].split()[1:4] == ["5", "rows", "2"]
 
 
-def test_bad_share_file_is_one_line_and_exit_2(home, capsys):
+def test_bad_share_file_is_one_error_line_the_stream_is_written_and_exit_3(home, capsys):
     _cli(capsys, "discover", "--home", str(home.root))
+    share_before = [r for r in CatalogStore(home.catalog_path).all() if r.source == "share"]
     bad = home.root / "share" / "Legacy Exports" / "Broken.xlsx"
     bad.write_bytes(b"not a workbook")
 
     code, out, err = _cli(capsys, "discover", "--home", str(home.root), "--json")
 
-    assert (code, out) == (2, "")
-    assert err == f"datacrew: {bad}: source 'share': cannot read xlsx (BadZipFile: File is not a zip file)\n"
+    assert (code, err) == (3, "")
+    payload = json.loads(out)
+    assert payload["errors"] == [{
+        "source": "share", "dataset": None,
+        "message": f"{bad}: source 'share': cannot read xlsx (BadZipFile: File is not a zip file)",
+    }]
+    assert [d["asset_key"] for d in payload["datasets"]] == ["clicks/web"]
+    assert [r for r in CatalogStore(home.catalog_path).all() if r.source == "share"] == share_before
 
 
 def test_share_and_stream_datasets_are_assets_with_their_kinds(home, capsys):
