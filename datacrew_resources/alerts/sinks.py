@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -14,8 +12,8 @@ from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from datacrew_resources.config.alerts import AlertsConfig
-from datacrew_resources.config.errors import first_line
 from datacrew_resources.config.home import Home
+from datacrew_resources.http_post import PostFailed, post_json
 
 from .dedupe import Clock, Deduplicator, utc_now
 
@@ -143,19 +141,10 @@ class WebhookSink:
             # the value is not shown: it is a secret.
             raise AlertDeliveryError("alert webhook URL is not http(s)://host/...: alert not posted")
         body = json.dumps(slack_payload(alert), default=str).encode()
-        request = urllib.request.Request(
-            self.url, data=body, method="POST", headers={"Content-Type": "application/json"}
-        )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                response.read()
-        except urllib.error.HTTPError as e:
-            raise AlertDeliveryError(f"alert webhook {self.where} answered HTTP {e.code} {e.reason}") from e
-        except urllib.error.URLError as e:
-            reason = e.reason if isinstance(e.reason, str) else first_line(e.reason)
-            raise AlertDeliveryError(f"alert webhook {self.where} unreachable: {reason}") from e
-        except (OSError, ValueError) as e:
-            raise AlertDeliveryError(f"alert webhook {self.where} failed: {first_line(e)}") from e
+            post_json(self.url, body, where=f"alert webhook {self.where}", timeout=self.timeout)
+        except PostFailed as e:
+            raise AlertDeliveryError(str(e)) from e
 
 
 def alerts_log_path(home: Home) -> Path:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import urllib.error
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from datacrew_resources.config.errors import first_line
+from datacrew_resources.http_post import PostFailed, post_json
 
 
 class DeliveryError(OSError):
@@ -48,18 +47,9 @@ class HttpTransport:
         return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "") + parts.path
 
     def send(self, line: str) -> None:
-        headers = {"Content-Type": "application/json"}
         token = os.environ.get(self.api_key_env) if self.api_key_env else None
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        request = urllib.request.Request(self.url, data=line.encode(), method="POST", headers=headers)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                response.read()
-        except urllib.error.HTTPError as e:
-            raise DeliveryError(f"{self.where} answered HTTP {e.code} {e.reason}") from e
-        except urllib.error.URLError as e:
-            reason = e.reason if isinstance(e.reason, str) else first_line(e.reason)
-            raise DeliveryError(f"{self.where} unreachable: {reason}") from e
-        except (OSError, ValueError) as e:
-            raise DeliveryError(f"{self.where} failed: {first_line(e)}") from e
+            post_json(self.url, line.encode(), where=self.where, timeout=self.timeout, headers=headers)
+        except PostFailed as e:
+            raise DeliveryError(str(e)) from e
