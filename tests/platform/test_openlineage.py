@@ -7,8 +7,6 @@ import logging
 import socket
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -32,44 +30,12 @@ from datacrew_resources.config import ConfigErrors, Home
 from datacrew_resources.lineage_events import lineage_run_id
 from datacrew_resources.lineage_events.datasets import located
 
+from tests.http_receiver import JsonReceiver
+
 from .conftest import run_assets
 
 DELAYS = "transformed/delays_by_carrier"
 EVENTS_FILE = Path("state") / "openlineage.jsonl"
-
-
-class LineageReceiver:
-    """An OpenLineage HTTP endpoint on 127.0.0.1: records each POST's path, headers and JSON body."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                receiver.requests.append({"path": self.path, "headers": dict(self.headers), "event": json.loads(body)})
-                self.send_response(201)
-                self.end_headers()
-
-            def log_message(self, format: str, *args: object) -> None:  # quiet
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/api/v1/lineage"
-
-    def __enter__(self) -> LineageReceiver:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
 
 
 def _configure(home: Home, settings: str) -> None:
@@ -204,13 +170,13 @@ def test_a_materialization_writes_start_and_complete_events_to_the_home_jsonl(ho
 
 def test_http_transport_posts_the_same_events_with_the_bearer_token(home, monkeypatch):
     monkeypatch.setenv("LINEAGE_TOKEN", "t0ken")
-    with LineageReceiver() as receiver:
+    with JsonReceiver(path="/api/v1/lineage", status=201) as receiver:
         _configure(home, f"{{transport: http, url: '{receiver.url}', timeout_seconds: 5, api_key_env: LINEAGE_TOKEN}}")
         result = run_assets(home, DELAYS)
     assert result.success
     assert [r["path"] for r in receiver.requests] == ["/api/v1/lineage"] * 2
     assert {r["headers"]["Authorization"] for r in receiver.requests} == {"Bearer t0ken"}
-    _assert_delays_events([r["event"] for r in receiver.requests], home, result)
+    _assert_delays_events(receiver.payloads, home, result)
     assert not (home.root / EVENTS_FILE).exists()
     assert _openlineage_warnings(result) == []
 
