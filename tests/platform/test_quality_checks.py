@@ -25,6 +25,7 @@ from datacrew_resources.quality.conformity import OutputPart, schema_conformity
 from datacrew_resources.quality.sla import sla_figures
 
 from .conftest import raw_flights, run_assets, write_spec
+from .test_partitions import BY_ORIGIN
 
 CARRIERS = "transformed/delays_by_carrier"
 
@@ -155,22 +156,6 @@ def test_schema_conformity_of_a_text_output_reads_its_header(tmp_path):
     assert conformity.sample_rows == []
 
 
-BY_ORIGIN = """\
-name: origin_delays
-type: aggregation
-sources: [lake/flights]
-rules:
-  - group_by: [origin]
-  - aggregate: {flights: count(*)}
-target_schema:
-  columns:
-    - {name: origin, type: VARCHAR, nullable: false, primary_key: true}
-    - {name: flights, type: FLIGHTS_TYPE, nullable: false}
-partitions: {type: static, column: origin, values: [EWR, JFK, LGA]}
-owner: team:analytics
-agent: etl-architect-1
-"""
-
 BY_ORIGIN_DOWNSTREAM = """\
 name: origin_share
 type: etl
@@ -202,9 +187,9 @@ def _materialize_partition(home, keys: list[str], partition: str) -> dg.ExecuteI
 def test_a_slice_written_under_an_older_spec_fails_conformity_and_blocks_downstream(home):
     """Changing a partitioned spec's column type leaves the earlier slices in the old type:
     DuckDB would read them cast to the newest file's type, schema conformity does not."""
-    write_spec(home, "origin_delays", BY_ORIGIN.replace("FLIGHTS_TYPE", "BIGINT"))
+    write_spec(home, "origin_delays", BY_ORIGIN)
     assert _materialize_partition(home, ["transformed/origin_delays"], "JFK").success
-    write_spec(home, "origin_delays", BY_ORIGIN.replace("FLIGHTS_TYPE", "DOUBLE"))
+    write_spec(home, "origin_delays", BY_ORIGIN.replace("{name: flights, type: BIGINT", "{name: flights, type: DOUBLE"))
     write_spec(home, "origin_share", BY_ORIGIN_DOWNSTREAM)
     result = _materialize_partition(home, ["transformed/origin_delays", "transformed/origin_share"], "EWR")
 
@@ -224,7 +209,7 @@ def test_a_slice_written_under_an_older_spec_fails_conformity_and_blocks_downstr
 
 
 def test_partitions_measure_the_whole_output_and_judge_rows_per_partition(home):
-    write_spec(home, "origin_delays", BY_ORIGIN.replace("FLIGHTS_TYPE", "BIGINT"))
+    write_spec(home, "origin_delays", BY_ORIGIN)
     for partition in ("JFK", "JFK", "EWR"):
         result = _materialize_partition(home, ["transformed/origin_delays"], partition)
         assert result.success
