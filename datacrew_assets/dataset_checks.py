@@ -1,8 +1,10 @@
 """Quality checks of discovered datasets, the quality monitor, and their freshness checks.
 
-Every discovered dataset gets five checks (`quality.dataset`): schema_conformity (always
-blocking), completeness, consistency, accuracy and row_count_anomaly (blocking when
-`datasets:` in datacrew.yaml lists them, warnings otherwise). Each evaluation also logs
+Every discovered dataset gets the checks that can fail for it (`quality.dataset`):
+schema_conformity (always blocking), completeness and row_count_anomaly always,
+consistency when `datasets:` in datacrew.yaml gives it a primary key or a reference,
+accuracy when it gives a value rule (blocking when `datasets:` lists them, warnings
+otherwise). Each evaluation also logs
 an `AssetObservation` of the dataset: its row count, quality score and figures, and
 `dagster/last_updated_timestamp` (the data's modification time), which the row-count
 history and Dagster's freshness checks read.
@@ -41,6 +43,7 @@ from datacrew_resources.quality.dataset import (
     CheckOutcome,
     DatasetAssessment,
     assess_dataset,
+    declared_checks,
 )
 from datacrew_resources.quality.relations import pick_refs
 from datacrew_resources.resources import PlatformResource
@@ -66,7 +69,7 @@ def dataset_check_specs(key: list[str], settings: DatasetSettings) -> list[dg.As
     return [
         dg.AssetCheckSpec(name=name, asset=dg.AssetKey(key), description=DESCRIPTIONS[name],
                           blocking=name in settings.blocking)
-        for name in DATASET_CHECKS
+        for name in declared_checks(settings)
     ]
 
 

@@ -51,6 +51,11 @@ class ColumnRules(_Strict):
     _pattern = field_validator("pattern")(TargetColumn._regex_compiles.__func__)
     _references = field_validator("references")(TargetColumn._reference_shape.__func__)
 
+    @property
+    def has_value_rule(self) -> bool:
+        """A rule a value can break (what accuracy measures); `references` is consistency's."""
+        return any(rule is not None for rule in (self.min, self.max, self.accepted_values, self.pattern))
+
     @model_validator(mode="after")
     def _ordered_bounds(self) -> "ColumnRules":
         if self.min is not None and self.max is not None and self.min > self.max:

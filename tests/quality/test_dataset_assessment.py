@@ -13,7 +13,7 @@ from datacrew_resources.catalog.discover import discover
 from datacrew_resources.catalog.store import CatalogStore
 from datacrew_resources.config import Home, PlatformConfig
 from datacrew_resources.config.datasets import dataset_settings
-from datacrew_resources.quality.dataset import DATASET_CHECKS, assess_dataset
+from datacrew_resources.quality.dataset import DATASET_CHECKS, assess_dataset, declared_checks
 from datacrew_resources.quality.relations import resolve_refs
 
 # order 2 is repeated; customers 99 and 98 are unknown (the warehouse also holds a NULL id,
@@ -207,3 +207,20 @@ def test_a_kind_duckdb_cannot_read_says_so(home):
         f"lake/orders cannot be scanned (xlsx at {home.root / 'book.xlsx'}): discovery reads workbook sheets "
         "with openpyxl; DuckDB would need its excel extension, not installed"
     )
+
+
+@pytest.mark.parametrize(
+    ("rules", "expected"),
+    [
+        ({}, ("schema_conformity", "completeness", "row_count_anomaly")),
+        ({"primary_key": ["order_id"]}, ("schema_conformity", "completeness", "consistency", "row_count_anomaly")),
+        ({"columns": {"customer_id": {"references": "warehouse/customers.customer_id"}}},
+         ("schema_conformity", "completeness", "consistency", "row_count_anomaly")),
+        ({"columns": {"region": {"pattern": "^n"}}},
+         ("schema_conformity", "completeness", "accuracy", "row_count_anomaly")),
+        (ORDERS_RULES, DATASET_CHECKS),
+    ],
+)
+def test_only_checks_that_can_fail_are_declared(rules, expected):
+    config = PlatformConfig.model_validate({"datasets": {"lake/orders": rules} if rules else {}})
+    assert declared_checks(dataset_settings(config.datasets, config.quality, "lake/orders")) == expected
