@@ -1,20 +1,25 @@
 """Delegation in Dagster: task-type jobs, the gate sensor, the workload ledger and policy-checked schedules.
 
 The gate sensor is the only thing that launches delegated crew work (the
-architecture's invariant 1): schedules submit requests and leave the launch to
-it, so every run has a policy decision in the audit log.
+architecture's invariant 1): schedules, those of `datacrew.yaml` and those of
+transformation specs alike, submit requests and leave the launch to it, so every
+run has a policy decision in the audit log.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import dagster as dg
 
 from datacrew_resources.delegation.gate import RunInfo, gate_tick
 from datacrew_resources.delegation.service import Delegation
+from datacrew_resources.delegation.spec_schedules import ScheduledSpec
 from datacrew_resources.delegation.store import FAILED, LAUNCHED, RUNNING, SUCCEEDED
 from datacrew_resources.delegation.targets import TaskTarget
+
+from .jobs import transformation_selection
 
 GATE_SENSOR = "delegation_gate"
 REQUEST_TAG = "datacrew/request"
@@ -24,11 +29,12 @@ _LOOKUP_CHUNK = 500
 
 
 def task_type_jobs(targets: Mapping[str, TaskTarget]) -> list[dg.UnresolvedAssetJobDefinition]:
-    """A job for each task type that lists its own assets (others reuse an existing job)."""
+    """A job for each task type that lists its own assets (others reuse an existing job): those
+    transformations and their checks, after the checks of the discovered datasets they read."""
     return [
         dg.define_asset_job(
             target.job_name,
-            selection=dg.AssetSelection.assets(*[dg.AssetKey(k) for k in target.asset_keys]),
+            selection=transformation_selection([dg.AssetKey(k) for k in target.asset_keys]),
             description=f"Delegated task type {target.task_type}: {target.describe()}",
         )
         for target in targets.values() if target.defines_job
@@ -122,30 +128,57 @@ _LEDGER = (
 )
 
 
-def policy_schedule(index: int, delegation: Delegation) -> dg.ScheduleDefinition:
-    """A cron that submits one request per tick (idempotent per scheduled time) for the gate."""
-    config = delegation.config.schedules[index]
-    target = delegation.targets[config.task_type]
+def submitting_schedule(*, name: str, cron: str, timezone: str, job_name: str, description: str,
+                        delegation: Delegation, request: Mapping[str, Any]) -> dg.ScheduleDefinition:
+    """A cron that submits one request per tick (idempotent per scheduled time) for the gate.
+
+    It never returns a run request: the gate judges the request and launches it (invariant 1).
+    `job_name` is the job the gate will launch, so the UI shows what the schedule leads to.
+    """
 
     @dg.schedule(
-        name=config.name,
-        cron_schedule=config.cron,
-        execution_timezone=config.timezone,
-        job_name=target.job_name,
+        name=name,
+        cron_schedule=cron,
+        execution_timezone=timezone,
+        job_name=job_name,
+        # Running from the start: a tick only queues a request, which the rules still judge.
         default_status=dg.DefaultScheduleStatus.RUNNING,
-        description=(f"Submits {config.task_type} from {config.requester} to {config.agent}; "
-                     "the delegation gate decides and launches"),
+        description=description,
     )
     def _schedule(context: dg.ScheduleEvaluationContext) -> dg.SkipReason:
         when = context.scheduled_execution_time.isoformat()
-        request = delegation.submit(
-            requester=config.requester, target=config.agent, task_type=config.task_type,
-            priority=config.priority, facts=config.facts, resources=config.resources,
-            origin_key=f"schedule:{config.name}:{when}",
-        )
-        return dg.SkipReason(f"submitted request {request.id} ({request.state}); {GATE_SENSOR} launches it")
+        submitted = delegation.submit(**request, origin_key=f"schedule:{name}:{when}")
+        return dg.SkipReason(f"submitted request {submitted.id} ({submitted.state}); {GATE_SENSOR} launches it")
 
     return _schedule
+
+
+def policy_schedule(index: int, delegation: Delegation) -> dg.ScheduleDefinition:
+    """A `datacrew.yaml` schedule: its task type from its requester to its agent."""
+    config = delegation.config.schedules[index]
+    return submitting_schedule(
+        name=config.name, cron=config.cron, timezone=config.timezone,
+        job_name=delegation.targets[config.task_type].job_name,
+        description=(f"Submits {config.task_type} from {config.requester} to {config.agent}; "
+                     "the delegation gate decides and launches"),
+        delegation=delegation,
+        request=dict(requester=config.requester, target=config.agent, task_type=config.task_type,
+                     priority=config.priority, facts=config.facts, resources=config.resources),
+    )
+
+
+def spec_schedule(scheduled: ScheduledSpec, delegation: Delegation) -> dg.ScheduleDefinition:
+    """A transformation spec's schedule: a request for that spec alone, to the spec's agent."""
+    schedule, spec = scheduled.schedule, scheduled.loaded.spec
+    return submitting_schedule(
+        name=scheduled.name, cron=schedule.cron, timezone=schedule.timezone,
+        job_name=delegation.targets[scheduled.task_type].job_name,
+        description=(f"Submits {scheduled.task_type} ({spec.key_string}, judged as {scheduled.judged_as}) from "
+                     f"{scheduled.requester} to {scheduled.agent}; the delegation gate decides and launches"),
+        delegation=delegation,
+        request=dict(requester=scheduled.requester, target=scheduled.agent, task_type=scheduled.task_type,
+                     priority=schedule.priority, facts=schedule.facts, resources=schedule.resources),
+    )
 
 
 def delegation_definitions(delegation: Delegation,
@@ -158,4 +191,5 @@ def delegation_definitions(delegation: Delegation,
     sensors = [gate_sensor(delegation, targets, delegation.config.gate.interval_seconds)]
     sensors += [ledger_sensor(delegation, status, state) for status, state in _LEDGER]
     schedules = [policy_schedule(i, delegation) for i in range(len(delegation.config.schedules))]
+    schedules += [spec_schedule(scheduled, delegation) for scheduled in delegation.spec_schedules]
     return dg.Definitions(jobs=jobs, sensors=sensors, schedules=schedules)

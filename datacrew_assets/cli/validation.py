@@ -23,7 +23,7 @@ def validate_home(home: Home) -> list[str]:
     engine = build_engine(home, config, specs)
     errors: list[ConfigError] = []
     try:
-        task_targets(config, specs)
+        task_targets(config, specs, root=home.root)
     except ConfigError as e:
         errors.append(e)
     for loaded in specs:

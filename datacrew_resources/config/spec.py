@@ -9,6 +9,7 @@ from datetime import date
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
@@ -350,6 +351,44 @@ class PartitionSpec(_Strict):
         return self
 
 
+class SpecSchedule(_Strict):
+    """When the platform asks for this transformation on a cron.
+
+    A tick never launches the run itself: it submits a delegation request from
+    `requester` to the spec's `agent`, judged by the rules as `task_type`, and the
+    delegation gate launches it if they allow it. Unset `requester` and `task_type`
+    come from the first delegation rule that reaches the agent's authority (see
+    `datacrew_resources.delegation.spec_schedules`). A bare cron string is the short form.
+    """
+
+    cron: str
+    timezone: str = "UTC"
+    requester: str | None = Field(default=None, description="the agent asking for the run (roster id)")
+    task_type: str | None = Field(default=None, description="the rule task type the request is judged as")
+    priority: Literal["low", "medium", "high", "critical", "emergency"] = "medium"
+    facts: dict[str, Any] = Field(default_factory=dict, description="facts for the rule's conditions")
+    resources: dict[str, Any] = Field(default_factory=dict, description="resources asked of the rule")
+
+    _cron = field_validator("cron")(cron)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_form(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            # Checked here, so a bad short form is reported at `schedule`, not `schedule.cron`.
+            return {"cron": cron(value)}
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("unknown time zone (use an IANA name such as UTC or Europe/Berlin)") from None
+        return value
+
+
 class TransformationSpec(_Strict):
     name: str
     type: TransformationType
@@ -364,12 +403,11 @@ class TransformationSpec(_Strict):
     owner: str = "team:data-platform"
     classification: Classification = "internal"
     agent: str = "etl-architect-1"
-    schedule: str | None = None
+    schedule: SpecSchedule | None = None
     layer: str = DEFAULT_LAYER
     partitions: PartitionSpec | None = None
 
     _names = field_validator("name", "layer")(lower_snake)
-    _schedule = field_validator("schedule")(cron)
 
     @field_validator("sources")
     @classmethod

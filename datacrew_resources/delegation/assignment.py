@@ -41,7 +41,7 @@ class Optimization:
 def _eligible(delegation: Delegation, request: Request, workload: dict[str, int]) -> frozenset[str]:
     found = set()
     for agent_id in delegation.roster:
-        asked = DelegationRequest(request.requester, agent_id, request.task_type, request.facts,
+        asked = DelegationRequest(request.requester, agent_id, delegation.judged_as(request.task_type), request.facts,
                                   request.resources, tuple(request.classifications))
         if evaluate(asked, roster=delegation.roster, rules=delegation.rules, workload=workload).status in ELIGIBLE:
             found.add(agent_id)
@@ -60,7 +60,7 @@ def plan_pending(delegation: Delegation, limit: int = 10_000) -> Optimization:
                             request.classifications], sort_keys=True)
         if shape not in shapes:
             shapes[shape] = _eligible(delegation, request, workload)
-        tasks.append(Task(request.id, request.task_type, int(request.priority), shapes[shape]))
+        tasks.append(Task(request.id, delegation.judged_as(request.task_type), int(request.priority), shapes[shape]))
     agents = [AgentLoad.of(agent, workload.get(agent.id, 0)) for agent in delegation.roster.values()]
     return Optimization({r.id: r for r in requests}, optimize(tasks, agents), greedy(tasks, agents))
 

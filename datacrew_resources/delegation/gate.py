@@ -183,8 +183,8 @@ def _judge(delegation: Delegation, request: Request, workload: dict[str, int]) -
     target = delegation.targets.get(request.task_type)
     touched = touched_classifications(target, delegation.classified) if target else request.classifications
     return evaluate(
-        DelegationRequest(request.requester, request.target, request.task_type, trusted_facts(request),
-                          request.resources, tuple(touched)),
+        DelegationRequest(request.requester, request.target, delegation.judged_as(request.task_type),
+                          trusted_facts(request), request.resources, tuple(touched)),
         roster=delegation.roster, rules=delegation.rules, workload=workload, approval=approval_of(request),
     )
 

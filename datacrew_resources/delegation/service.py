@@ -18,6 +18,7 @@ from datacrew_resources.config import AgentConfig, ConfigError, Home, LoadedSpec
 
 from .policy import Approval
 from .rules import CompiledRule, compile_rules, effective_rules
+from .spec_schedules import ScheduledSpec, scheduled_specs
 from .states import Change
 from .store import APPROVABLE_FROM, APPROVED, ESCALATED, LAUNCHED, RUNNING, Priority, Request, RequestStore
 from .targets import TaskTarget, require_task_type, task_targets, touched_classifications
@@ -75,8 +76,18 @@ class Delegation:
         self.config = config or home.load_config()
         self.specs = specs if specs is not None else home.load_specs(self.config)
         self.store = store or RequestStore(control_plane_location(home, self.config))
-        # Resolved now, so a task type naming a missing spec or job fails every command alike.
-        self.targets: dict[str, TaskTarget] = task_targets(self.config, self.specs)
+        # Resolved now, so a task type naming a missing spec or job (or a spec schedule naming
+        # an unknown agent) fails every command alike.
+        self.targets: dict[str, TaskTarget] = task_targets(self.config, self.specs, root=home.root)
+
+    @cached_property
+    def spec_schedules(self) -> list[ScheduledSpec]:
+        return scheduled_specs(self.config, self.specs, root=self.home.root)
+
+    def judged_as(self, task_type: str) -> str:
+        """The task type the rules see for `task_type` (a scheduled spec's: its schedule's)."""
+        target = self.targets.get(task_type)
+        return target.judged_as if target else task_type
 
     @cached_property
     def roster(self) -> dict[str, AgentConfig]:

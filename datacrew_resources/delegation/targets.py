@@ -1,11 +1,18 @@
-"""What each task type launches: a Dagster job name and the transformation specs it runs."""
+"""What each task type launches: a Dagster job name and the transformation specs it runs.
+
+Task types come from `datacrew.yaml` `task_types` and, one per scheduled spec, from the
+specs' `schedule` (see `spec_schedules`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from datacrew_resources.config import ConfigError, LoadedSpec, PlatformConfig
+
+from .spec_schedules import scheduled_specs
 
 # The job every home has: all unpartitioned transformations (built in datacrew_assets.jobs).
 TRANSFORM_JOB = "materialize_transformations"
@@ -21,6 +28,12 @@ class TaskTarget:
     job_name: str
     specs: tuple[LoadedSpec, ...]
     defines_job: bool  # True when the job exists only for this task type
+    policy_task_type: str | None = None  # what the rules judge it as, when not `task_type` itself
+
+    @property
+    def judged_as(self) -> str:
+        """The task type the delegation rules see for this target."""
+        return self.policy_task_type or self.task_type
 
     @property
     def asset_keys(self) -> list[list[str]]:
@@ -41,8 +54,10 @@ def _spec_named(specs: Sequence[LoadedSpec], ref: str, field: str) -> LoadedSpec
     raise ConfigError(f"unknown transformation (specs: {known})", file="datacrew.yaml", field=field, value=ref)
 
 
-def task_targets(config: PlatformConfig, specs: Sequence[LoadedSpec]) -> dict[str, TaskTarget]:
-    """Every configured task type resolved against the specs; a bad reference raises ConfigError."""
+def task_targets(config: PlatformConfig, specs: Sequence[LoadedSpec], *,
+                 root: Path | None = None) -> dict[str, TaskTarget]:
+    """Every configured task type resolved against the specs, and one per scheduled spec; a bad
+    reference raises ConfigError (`root`, the home, shortens spec files in its message)."""
     targets = {}
     for task_type, mapping in config.task_types.items():
         field = f"task_types.{task_type}"
@@ -55,6 +70,10 @@ def task_targets(config: PlatformConfig, specs: Sequence[LoadedSpec]) -> dict[st
         else:
             chosen = tuple(_spec_named(specs, ref, f"{field}.assets") for ref in mapping.assets)
             targets[task_type] = TaskTarget(task_type, TASK_JOB_PREFIX + task_type, chosen, defines_job=True)
+    for scheduled in scheduled_specs(config, specs, root=root):
+        targets[scheduled.task_type] = TaskTarget(scheduled.task_type, TASK_JOB_PREFIX + scheduled.task_type,
+                                                  (scheduled.loaded,), defines_job=True,
+                                                  policy_task_type=scheduled.judged_as)
     return targets
 
 
