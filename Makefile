@@ -5,7 +5,7 @@ UV_VERSION := 0.13.9
 UV := .tools/bin/uv
 HOME_DIR ?= datacrew_home
 
-.PHONY: demo test bench install
+.PHONY: demo test bench install browser
 
 install: .venv/.synced
 
@@ -20,8 +20,18 @@ $(UV):
 demo: .venv/.synced
 	.venv/bin/datacrew demo --home $(HOME_DIR)
 
-test: .venv/.synced
+test: .venv/.synced browser
 	.venv/bin/python -m pytest
+
+# Headless Chromium for the browser tests (tests/e2e): Debian's package, installed only when missing.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+browser: $(CHROMIUM)
+
+$(CHROMIUM):
+	$(SUDO) apt-get update
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver
 
 bench: .venv/.synced
 	.venv/bin/python -m bench.demo_bench

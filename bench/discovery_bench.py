@@ -23,7 +23,9 @@ variant reads the same footers):
 - baseline: `SELECT * FROM parquet_file_metadata('<lake>/**/*.parquet')` in a fresh DuckDB
   connection (every file's footer; the connection is opened outside the timing);
 - cold discovery: `catalog.discover.discover(home, config)` with no catalog (the store's
-  files are deleted before the timing), scan and catalog write;
+  files are deleted before the timing): scan with the profile from the footers, governance
+  with the PII value samples (which also give the distinct estimates), quality score, catalog
+  write;
 - rescan: the same call again at once, nothing changed;
 - cold discovery with PII judged by column names only (`options: {pii_sample: 0}` on the
   source, a second home over the same lake): the scan without reading sample values;
@@ -216,11 +218,14 @@ class Lake:
             "total (discover)": ("datacrew_resources/catalog/discover.py", "discover"),
             "listing files (lake._find_datasets)": ("datacrew_resources/catalog/lake.py", "_find_datasets"),
             "DESCRIBE per dataset (datafiles.query)": ("datacrew_resources/catalog/datafiles.py", "query"),
-            "footers (pyarrow read_metadata)": ("pyarrow/parquet/core.py", "read_metadata"),
-            "null counts from footers (datafiles.add_null_counts)": ("datacrew_resources/catalog/datafiles.py",
-                                                                     "add_null_counts"),
+            "footers (datafiles.parquet_reader)": ("datacrew_resources/catalog/datafiles.py", "parquet_reader"),
+            "profile from footers (datafiles.FooterFigures.add)": ("datacrew_resources/catalog/datafiles.py",
+                                                                    "add"),
             "governance (governance.govern)": ("datacrew_resources/catalog/governance.py", "govern"),
-            "PII value samples (pii.Sampler.values)": ("datacrew_resources/catalog/pii.py", "values"),
+            "PII value samples (pii.Sampler.samples)": ("datacrew_resources/catalog/pii.py", "samples"),
+            "PII screen of every sample (pii.screen)": ("datacrew_resources/catalog/pii.py", "screen"),
+            "distinct counts of every sample (profile.sample_counts)": ("datacrew_resources/catalog/profile.py",
+                                                                         "sample_counts"),
             "catalog write (store.replace_sources)": ("datacrew_resources/catalog/store.py", "replace_sources"),
             "catalog read (store.all)": ("datacrew_resources/catalog/store.py", "all"),
         }

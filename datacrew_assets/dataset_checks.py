@@ -108,7 +108,7 @@ def build_dataset_checks(
         for check_key in context.selected_asset_check_keys:
             selected[check_key.asset_key].append(check_key.name)
         home = platform.home()
-        store = CatalogStore(home.catalog_path)
+        store = CatalogStore.for_home(home)
         readable = _Readable(platform)
         with platform.duckdb_connection() as connection:
             for asset_key in sorted(selected, key=lambda k: k.to_user_string()):

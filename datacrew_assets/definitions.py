@@ -7,6 +7,8 @@ import dagster as dg
 from datacrew_resources.catalog.store import CatalogStore
 from datacrew_resources.config import Home
 from datacrew_resources.delegation.service import Delegation
+from datacrew_resources.executors import executor_for
+from datacrew_resources.instance import warehouse_pool
 from datacrew_resources.resources import CrewResource, PlatformResource
 
 from .alerts import alert_definitions
@@ -23,8 +25,12 @@ def build_definitions(home: Home) -> dg.Definitions:
     """Definitions for one home, from its config, specs and catalog store (no source scans)."""
     config = home.load_config()
     specs = home.load_specs(config)
-    records = CatalogStore(home.catalog_path).all() if home.catalog_path.exists() else []
-    transformations = [transformation_asset(loaded=loaded, quality=config.quality, slas=config.slas) for loaded in specs]
+    records = CatalogStore.for_home(home, config).all()
+    transformations = [
+        transformation_asset(loaded=loaded, quality=config.quality, slas=config.slas,
+                             pool=warehouse_pool(loaded.spec, home.outputs_dir))
+        for loaded in specs
+    ]
     # One job cannot mix partitioned and unpartitioned assets: partitioned
     # ones are materialized (and backfilled) per partition from the UI.
     transform_job = transformations_job([dg.AssetKey(l.spec.asset_key) for l in specs if not l.spec.partitions])
@@ -35,6 +41,7 @@ def build_definitions(home: Home) -> dg.Definitions:
             "platform": PlatformResource(home_dir=str(home.root)),
             "crew": CrewResource(home_dir=str(home.root)),
         },
+        executor=executor_for(config.executor),
     )
     delegation = Delegation(home, config, specs)
     return dg.Definitions.merge(

@@ -20,7 +20,7 @@ from pydantic import Field
 
 from datacrew_resources.catalog.discover import discover
 from datacrew_resources.catalog.models import DatasetRecord
-from datacrew_resources.catalog.store import CatalogStore, schema_hash
+from datacrew_resources.catalog.store import CatalogStore, schema_change, schema_hash
 from datacrew_resources.config import ConfigError, Home
 from datacrew_resources.config.errors import ConfigErrors
 from datacrew_resources.resources import PlatformResource
@@ -100,19 +100,6 @@ def catalog_state(records: list[DatasetRecord]) -> dict[str, dict[str, Any]]:
     }
 
 
-def schema_change(before: Columns, after: Columns) -> dict[str, Any]:
-    """Columns added, removed and retyped between two schemas (empty lists when equal)."""
-    old, new = dict(map(tuple, before)), dict(map(tuple, after))
-    return {
-        "added": [name for name in new if name not in old],
-        "removed": [name for name in old if name not in new],
-        "retyped": [
-            {"column": name, "from": old[name], "to": type_} for name, type_ in new.items()
-            if name in old and old[name] != type_
-        ],
-    }
-
-
 def change_observation(record: DatasetRecord, previous: Columns | None) -> dg.AssetObservation:
     """The dataset as the catalog now has it; `previous` columns (None when new) give its schema change."""
     metadata: dict[str, Any] = {
@@ -154,7 +141,7 @@ def catalog_changes_sensor(home: Home) -> dg.SensorDefinition:
         description="Observe datasets that discovery found new or changed, schema drift included.",
     )
     def catalog_changes(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
-        return catalog_changes_result(CatalogStore(home.catalog_path).all(), context.cursor)
+        return catalog_changes_result(CatalogStore.for_home(home).all(), context.cursor)
 
     return catalog_changes
 

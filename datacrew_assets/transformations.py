@@ -40,9 +40,12 @@ def partitions_definition(partitions: PartitionSpec | None) -> dg.PartitionsDefi
     return _TIME_PARTITIONS[partitions.granularity](start_date=partitions.start.isoformat(), end_date=end)
 
 
-def transformation_asset(*, loaded: LoadedSpec, quality: QualityDefaults, slas: SlaDefaults) -> dg.AssetsDefinition:
+def transformation_asset(
+    *, loaded: LoadedSpec, quality: QualityDefaults, slas: SlaDefaults, pool: str | None = None
+) -> dg.AssetsDefinition:
     """The asset for one spec; its body asks the crew to carry the spec out, then checks the
-    output (see `checks`) and records its quality score and SLA figures."""
+    output (see `checks`) and records its quality score and SLA figures. `pool`: the Dagster
+    pool its step takes a slot of (a warehouse file's writers share one)."""
     spec = loaded.spec
     limits = sla_limits(spec, slas)
 
@@ -64,6 +67,7 @@ def transformation_asset(*, loaded: LoadedSpec, quality: QualityDefaults, slas: 
             "datacrew/agent": spec.agent,
         },
         op_tags={"datacrew/agent": spec.agent},
+        pool=pool,
         partitions_def=partitions_definition(spec.partitions),
         check_specs=transformation_check_specs(spec),
     )

@@ -97,7 +97,7 @@ def governed_engine(
     sources the agent may read, within the agent's DuckDB limits.
     """
     agent = run_agent(config, agent_id)
-    classified = classifications(config, CatalogStore(home.catalog_path).all(), specs)
+    classified = classifications(config, CatalogStore.for_home(home, config).all(), specs)
     check_clearance(agent, loaded, classified, file=file)
     limits = config.engine.limited_by(agent.resource_limits)
     engine = build_engine(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from .config import Home
+from .instance.writer import refresh_instance_yaml
 
 # CrewAI, OpenTelemetry and Dagster phone home unless told not to (invariant 5).
 # Defaults only (`setdefault`), so an operator can still opt in explicitly.
@@ -26,21 +27,13 @@ def quiet_environment() -> None:
     for name, value in QUIET_ENV.items():
         os.environ.setdefault(name, value)
 
-INSTANCE_YAML = """\
-# Written by datacrew: a SQLite instance inside the platform home.
-telemetry:
-  enabled: false
-"""
-
 
 def prepare_environment(home: Home) -> None:
-    """Point Dagster at the home's instance and silence telemetry; create state dirs."""
+    """Point Dagster at the home's instance (its dagster.yaml generated from datacrew.yaml) and
+    silence telemetry; create state dirs."""
     quiet_environment()
     os.environ.setdefault("DAGSTER_HOME", str(home.root / "dagster"))
-    dagster_home = home.dagster_home
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    instance_yaml = dagster_home / "dagster.yaml"
-    if not instance_yaml.exists():
-        instance_yaml.write_text(INSTANCE_YAML)
+    home.dagster_home.mkdir(parents=True, exist_ok=True)
+    refresh_instance_yaml(home)
     for directory in (home.state_dir, home.tmp_dir, home.outputs_dir):
         directory.mkdir(parents=True, exist_ok=True)

@@ -36,7 +36,7 @@ def spec_source(home: Home, loaded: LoadedSpec) -> SourceRef:
 
 def source_refs(home: Home, specs: list[LoadedSpec]) -> dict[str, SourceRef]:
     """Every readable input by `source/dataset` key: discovered datasets and transformation outputs."""
-    refs = {r.key_string: record_source(r) for r in CatalogStore(home.catalog_path).all()}
+    refs = {r.key_string: record_source(r) for r in CatalogStore.for_home(home).all()}
     refs.update({l.spec.key_string: spec_source(home, l) for l in specs})
     return refs
 

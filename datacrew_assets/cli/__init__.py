@@ -9,7 +9,7 @@ import sys
 from datacrew_resources.config import ConfigError, ConfigErrors, Home
 from datacrew_resources.environment import prepare_environment
 
-from . import commands, delegation, status
+from . import catalog, commands, delegation, instance, status
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -55,8 +55,10 @@ def _parser() -> argparse.ArgumentParser:
                          help="text (default), json, or drawn: mermaid, dot, html (with --columns and no direction,"
                               " json is the drawn graph)")
     lineage.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
+    catalog.add_parsers(sub, common)
     delegation.add_parsers(sub, common)
     status.add_parsers(sub, common)
+    instance.add_parsers(sub, common)
     return parser
 
 

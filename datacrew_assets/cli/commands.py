@@ -21,8 +21,9 @@ from datacrew_resources.demo_home import install_templates
 
 from ..alerts import alert_run_outcomes
 from ..runs import CheckOutcome, RunReport, check_datasets, materialize, resolve_selection, transformation_keys
+from .instance import instance_command
 from .lineage import lineage_command
-from . import delegation
+from . import catalog, delegation
 from .output import emit
 from .validation import validate_home
 from .status import status_command
@@ -34,12 +35,14 @@ def run(args: argparse.Namespace, home: Home) -> int:
         "validate": validate,
         "discover": discover_command,
         "search": search_command,
+        "catalog": catalog.catalog_command,
         "materialize": materialize_command,
         "lineage": lineage_command,
         "requests": delegation.requests_command,
         "agents": delegation.agents_command,
         "optimize": delegation.optimize_command,
         "status": status_command,
+        "instance": instance_command,
     }[args.command]
     return handler(args, home)
 

@@ -16,7 +16,7 @@ def validate_home(home: Home) -> list[str]:
     """Raise ConfigErrors listing every problem; return the spec names that passed."""
     config = home.load_config()
     specs = home.load_specs(config)
-    records = CatalogStore(home.catalog_path).all()
+    records = CatalogStore.for_home(home, config).all()
     discovered = {r.key_string for r in records}
     produced = {l.spec.key_string for l in specs}
     classified = classifications(config, records, specs)

@@ -1,13 +1,14 @@
 """Discovery: scan the configured sources and write what was found to the catalog store.
 
 A scan is partial rather than refused: a source that cannot be scanned
-(missing path, unsupported uri, unreachable server, bad credentials, a file
-its connector cannot read) is reported as a `ScanError` with the connector's
-one-line message, its previous records are kept untouched, and the other
-sources are scanned and written (all of them in one transaction). A
-connector may also isolate a bad dataset by returning `(records, errors)`
-instead of records: those datasets keep their previous records and the
-others are updated. The errors of each scanned source replace its previous
+(missing path, unsupported uri, unreachable server, bad credentials) is
+reported as a `ScanError` with the connector's one-line message, its previous
+records are kept untouched, and the other sources are scanned and written
+(all of them in one transaction). A connector may also isolate a bad dataset
+by returning `(records, errors)` instead of records: those datasets keep
+their previous records and the others are updated. The lake, file share and
+landing zone connectors do so for a corrupt, empty, ragged, truncated or
+unreadable file. The errors of each scanned source replace its previous
 ones in the catalog store (`CatalogStore.errors`); `datacrew discover` prints
 them and exits 3. Only the caller's own mistake, a source name that is not
 configured, refuses the whole scan (nothing is written).
@@ -114,7 +115,7 @@ CONNECTORS: dict[tuple[SourceType, str], Connector] = {
     (SourceType.data_warehouse, "postgres"): Connector(scan_postgres, locate_url, resumes=True),
     (SourceType.api_endpoints, "http"): Connector(scan_api_endpoints, locate_url),
     (SourceType.api_endpoints, "https"): Connector(scan_api_endpoints, locate_url),
-    (SourceType.file_systems, PATH): Connector(scan_fileshare, locate_directory),
+    (SourceType.file_systems, PATH): Connector(scan_fileshare, locate_directory, resumes=True),
     (SourceType.streaming, PATH): Connector(scan_landing_zone, locate_directory, resumes=True),
     (SourceType.streaming, "nats"): Connector(scan_nats_streams, locate_url, resumes=True),
     (SourceType.streaming, "redis"): Connector(scan_redis_streams, locate_url, resumes=True),
@@ -159,7 +160,7 @@ def discover(
     """
     started = time.perf_counter()
     selected = _select(config, sources)
-    store = CatalogStore(home.catalog_path)
+    store = CatalogStore.for_home(home, config)
     # Previous records: positions to resume from, PII findings and update history to keep,
     # and what stays in the catalog for a source or dataset that fails this time.
     current = store.all()
@@ -171,7 +172,7 @@ def discover(
         previous = {r.dataset_name: r for r in current if r.source == source.name and r.source_type is source.type}
         try:
             scanned, failed = _scan(home, source, previous)
-            records = govern(source, scanned, previous)
+            records = govern(source, scanned, previous, config.datasets)
         except ConfigError as e:
             errors.append(ScanError(source.name, None, e.render()))
             continue

@@ -14,6 +14,12 @@ Discovery applies `govern` to each source's records right after the scan:
   readers need a clearance of at least the classification).
 - retention_policy: `options.retention` (default `default`).
 - compliance_tags: `gdpr` and `ccpa` for personal data, `pci_dss` for card numbers.
+- profile: distinct counts the source does not keep (parquet footers rarely
+  do) are estimated from the same sample (`profile.estimate_distinct`), for
+  the sampled columns and the dataset's key; the min and max of a PII column
+  are dropped, so the catalog never holds personal data. The quality score is
+  then computed from the profile and the dataset's `datasets:` rules
+  (`profile.score`).
 - metadata: domain (`options.domain`, else the owner team's name), owner team,
   sla_tier (`options.sla_tier`, else none) and update_frequency, named from the
   median interval between the distinct last updates successive scans saw
@@ -35,10 +41,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..config import SourceConfig
 from ..config.classification import CLASSIFICATIONS
+from ..config.datasets import DatasetsConfig
 from ..config.errors import from_pydantic
 from ..config.platform import CONFIG_FILE
-from .models import DatasetMetadata, DatasetRecord, Governance, PiiColumn
-from .pii import Sampler, detect
+from .models import DatasetMetadata, DatasetProfile, DatasetRecord, Governance, PiiColumn
+from .pii import Blocks, Sample, Sampler, Screen, detect, sampled_columns, screen
+from .profile import SampleCounts, carry_estimates, sample_counts, sampled_distincts, score, without_values
 from .store import schema_hash
 
 ACCESS_LEVELS = {
@@ -131,25 +139,68 @@ def update_frequency(observed: Sequence[datetime]) -> str:
 
 
 def govern(
-    source: SourceConfig, records: Sequence[DatasetRecord], previous: Mapping[str, DatasetRecord]
+    source: SourceConfig,
+    records: Sequence[DatasetRecord],
+    previous: Mapping[str, DatasetRecord],
+    datasets: DatasetsConfig | None = None,
 ) -> list[DatasetRecord]:
-    """`records` of one source with their governance and metadata; `previous` by dataset name."""
+    """`records` of one source with their governance, metadata, profile and quality score;
+    `previous` by dataset name; `datasets` the `datasets:` rules the score judges validity and
+    keys by."""
     options = governance_options(source)
+    declared = (datasets or DatasetsConfig()).declared
+    rules = {r.dataset_name: declared.get(r.key_string) for r in records}
+    fresh = [r for r in records if not _unchanged(r, previous.get(r.dataset_name), options)]
+
+    def keys(record: DatasetRecord) -> list[str]:  # key columns whose distinct values the sample estimates
+        quality = rules[record.dataset_name]
+        return list(quality.primary_key if quality and quality.primary_key else record.primary_key)
+
     with Sampler(options.pii_sample) as sampler:
-        return [_govern(source, options, sampler, record, previous.get(record.dataset_name)) for record in records]
+        samples = {r.dataset_name: sampler.sample(r, sampled_columns(r, keys(r))) for r in fresh}
+    screens, counts = _sample_figures(samples)
+    governed = []
+    for record in records:
+        name = record.dataset_name
+        before = previous.get(name)
+        if name in samples:
+            pii = detect(record.columns, samples[name].values, screens.get(name))
+            profile = sampled_distincts(record.profile, counts.get(name, {}), record.record_count)
+        else:  # the data is unchanged since `before`, whose findings hold
+            pii = before.governance.pii
+            profile = carry_estimates(record.profile, before.profile)
+        governed.append(_govern(source, options, record, before, pii, profile))
+    return [
+        score(r, rules=rules[r.dataset_name].columns if rules[r.dataset_name] else {}, primary_key=keys(r))
+        for r in governed
+    ]
+
+
+def _sample_figures(
+    samples: Mapping[str, Sample],
+) -> tuple[dict[str, dict[str, Screen]], dict[str, dict[str, SampleCounts]]]:
+    """PII screens and value counts of every sampled column, by dataset then column, computed
+    for all datasets at once (per column, the kernel calls would cost more than the work)."""
+    columns = [(name, column, values) for name, sample in samples.items() for column, values in sample.values.items()]
+    screens: dict[str, dict[str, Screen]] = {}
+    counts: dict[str, dict[str, SampleCounts]] = {}
+    if not columns:
+        return screens, counts
+    blocks = Blocks([values for _, _, values in columns])
+    for (name, column, _), screened, counted in zip(columns, screen(blocks), sample_counts(blocks), strict=True):
+        screens.setdefault(name, {})[column] = screened
+        counts.setdefault(name, {})[column] = counted
+    return screens, counts
 
 
 def _govern(
     source: SourceConfig,
     options: GovernanceOptions,
-    sampler: Sampler,
     record: DatasetRecord,
     before: DatasetRecord | None,
+    pii: list[PiiColumn],
+    profile: DatasetProfile | None,
 ) -> DatasetRecord:
-    if _unchanged(record, before, options):
-        pii = before.governance.pii
-    else:
-        pii = detect(record.columns, sampler.values(record))
     classification = classify(source.classification, pii)
     governance = Governance(
         data_classification=classification,
@@ -167,7 +218,10 @@ def _govern(
         sla_tier=options.sla_tier,
         observed_updates=observed,
     )
-    return record.model_copy(update={"governance": governance, "metadata": metadata})
+    profile = without_values(profile, pii)
+    if profile is record.profile and (governance, metadata) == (record.governance, record.metadata):
+        return record  # a record kept from the previous scan: no copy (a rescan does this 10,000 times)
+    return record.model_copy(update={"governance": governance, "metadata": metadata, "profile": profile})
 
 
 def _unchanged(record: DatasetRecord, before: DatasetRecord | None, options: GovernanceOptions) -> bool:

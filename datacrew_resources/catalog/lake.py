@@ -15,6 +15,13 @@ relative to the lake, size, mtime_ns), and a dataset whose files all still have
 the fingerprints of its previous record keeps that record without a read. Any
 new, changed or deleted file makes the whole dataset be read again; a dataset
 whose files are all gone is no longer found.
+
+A bad dataset does not fail the lake: a corrupt, empty, ragged or unreadable
+file, a directory mixing file types, or a name without letters is a
+`ScanError` for that dataset (the file named in its one line), and the scan
+goes on; discovery keeps the dataset's previous record. What concerns the lake
+as a whole (not a directory, unreadable, two entries with one name) still
+fails the source.
 """
 
 from __future__ import annotations
@@ -28,22 +35,26 @@ import duckdb
 
 from ..config import SourceConfig, SourceType
 from .datafiles import FileSet, directory_files, file_kind, profile, single_file, stem
-from .errors import DiscoveryError
+from .errors import DATASET_READ_ERRORS, DiscoveryError, dataset_failure
 from .models import DatasetRecord, FileFingerprint
 from .names import check_unique_names, dataset_name
+from .store import ScanError
 
 
 @dataclass(frozen=True)
 class LakeScan:
-    records: list[DatasetRecord]  # every dataset, sorted by name
+    records: list[DatasetRecord]  # every dataset found and read or kept, sorted by name
     read: list[str]  # datasets whose files were read; the others kept their previous record
+    errors: list[ScanError]  # datasets that could not be read, sorted by name; not in `records`
 
 
 def scan_lake(
     source: SourceConfig, root: Path, previous: Mapping[str, DatasetRecord] | None = None
-) -> list[DatasetRecord]:
-    """Every dataset under the lake directory `root`, sorted by name; `previous` records by dataset name."""
-    return read_lake(source, root, previous or {}).records
+) -> tuple[list[DatasetRecord], list[ScanError]]:
+    """Every dataset under the lake directory `root`, sorted by name, and the datasets that could
+    not be read; `previous` records by dataset name."""
+    scan = read_lake(source, root, previous or {})
+    return scan.records, scan.errors
 
 
 def read_lake(source: SourceConfig, root: Path, previous: Mapping[str, DatasetRecord]) -> LakeScan:
@@ -53,20 +64,24 @@ def read_lake(source: SourceConfig, root: Path, previous: Mapping[str, DatasetRe
     root = root.resolve()
     records: list[DatasetRecord] = []
     read: list[str] = []
+    found, errors = _find_datasets(source, root)
     with duckdb.connect() as con:
-        for name, files in _find_datasets(source, root):
-            stats = [p.stat() for p in files.files]
-            fingerprints = [
-                FileFingerprint(path=str(p.relative_to(root)), size=s.st_size, mtime_ns=s.st_mtime_ns)
-                for p, s in zip(files.files, stats, strict=True)
-            ]
-            before = previous.get(name)
-            if before is not None and _unchanged(source, files, fingerprints, before):
-                records.append(before)
-            else:
-                records.append(_record(con, source, name, files, fingerprints))
-                read.append(name)
-    return LakeScan(records, read)
+        for name, files in found:
+            try:
+                stats = [p.stat() for p in files.files]
+                fingerprints = [
+                    FileFingerprint(path=str(p.relative_to(root)), size=s.st_size, mtime_ns=s.st_mtime_ns)
+                    for p, s in zip(files.files, stats, strict=True)
+                ]
+                before = previous.get(name)
+                if before is not None and _unchanged(source, files, fingerprints, before):
+                    records.append(before)
+                else:
+                    records.append(_record(con, source, name, files, fingerprints))
+                    read.append(name)
+            except DATASET_READ_ERRORS as e:
+                errors.append(dataset_failure(source.name, name, files.location, e))
+    return LakeScan(records, read, sorted(errors, key=lambda e: e.dataset or ""))
 
 
 def _unchanged(
@@ -79,6 +94,7 @@ def _unchanged(
         and before.format == files.kind.format
         and before.partition_keys == files.partition_keys
         and before.owner == source.owner
+        and before.profile is not None  # read before profiles existed
     )
 
 
@@ -86,19 +102,46 @@ def _skipped(name: str) -> bool:
     return name.startswith((".", "_"))
 
 
-def _find_datasets(source: SourceConfig, root: Path) -> list[tuple[str, FileSet]]:
+def _find_datasets(source: SourceConfig, root: Path) -> tuple[list[tuple[str, FileSet]], list[ScanError]]:
+    """The lake's datasets by name, and the entries that are no readable dataset."""
+    try:
+        entries = sorted(root.iterdir())
+    except OSError as e:
+        raise DiscoveryError(f"source {source.name!r}: cannot list the lake ({e.strerror})", file=str(root)) from None
     found: list[tuple[str, FileSet, str]] = []
-    for entry in sorted(root.iterdir()):
+    errors: list[ScanError] = []
+    for entry in entries:
         if _skipped(entry.name):
             continue
-        if entry.is_file() and (kind := file_kind(entry)) is not None:
-            name = dataset_name(stem(entry, kind), source=source.name, file=str(entry))
-            found.append((name, single_file(entry, kind), entry.name))
-        elif entry.is_dir() and (files := directory_files(source, entry)) is not None:
-            name = dataset_name(entry.name, source=source.name, file=str(entry))
-            found.append((name, files, f"{entry.name}/"))
+        try:
+            dataset = _dataset(source, entry)
+        except DATASET_READ_ERRORS as e:
+            errors.append(dataset_failure(source.name, _failed_name(entry), entry, e))
+            continue
+        if dataset is not None:
+            found.append(dataset)
     check_unique_names(source.name, [(name, origin) for name, _, origin in found], file=str(root))
-    return [(name, files) for name, files, _ in found]
+    return [(name, files) for name, files, _ in found], errors
+
+
+def _dataset(source: SourceConfig, entry: Path) -> tuple[str, FileSet, str] | None:
+    """The dataset a top-level entry holds (name, files, origin), or None for no data."""
+    if entry.is_file() and (kind := file_kind(entry)) is not None:
+        name = dataset_name(stem(entry, kind), source=source.name, file=str(entry))
+        return name, single_file(entry, kind), entry.name
+    if entry.is_dir() and (files := directory_files(source, entry)) is not None:
+        name = dataset_name(entry.name, source=source.name, file=str(entry))
+        return name, files, f"{entry.name}/"
+    return None
+
+
+def _failed_name(entry: Path) -> str:
+    """The dataset name an entry that failed would have had, or the entry's own name."""
+    kind = file_kind(entry) if entry.is_file() else None
+    try:
+        return dataset_name(stem(entry, kind) if kind else entry.name, source="", file="")
+    except DiscoveryError:
+        return entry.name
 
 
 def _record(
@@ -124,5 +167,6 @@ def _record(
         last_updated=datetime.fromtimestamp(max(f.mtime_ns for f in fingerprints) / 1e9, tz=UTC),
         owner=source.owner,
         quality_score=found.quality,
+        profile=found.profile,
         fingerprints=fingerprints,
     )

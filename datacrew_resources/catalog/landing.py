@@ -26,6 +26,12 @@ the last batch changed or vanished, batches were deleted or arrived out of
 order before it (the number up to it differs), or the stream's location,
 format or `event_time` option changed. The position is stored in the
 catalog record, so it moves in the same transaction as the counts it sums.
+
+A bad stream does not fail the landing zone: an empty, corrupt, truncated or
+unreadable batch, a stream mixing file types or lacking the `event_time`
+column is a `ScanError` for that stream (one line naming the file or option),
+and discovery keeps its previous record, position included, so its batches
+are counted once they can be read. Invalid options fail the source.
 """
 
 from __future__ import annotations
@@ -44,9 +50,10 @@ from ..config import ConfigError, SourceConfig, SourceType
 from ..config.errors import from_pydantic
 from ..config.platform import CONFIG_FILE
 from .datafiles import FileSet, directory_files, profile, query, read_options, reader
-from .errors import DiscoveryError
+from .errors import DATASET_READ_ERRORS, DiscoveryError, dataset_failure
 from .models import ColumnInfo, DatasetRecord, StreamPosition
 from .names import check_unique_names, dataset_name
+from .store import ScanError
 
 EVENT_TIME_TYPES = frozenset(
     {"TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS", "DATE"}
@@ -64,19 +71,22 @@ class LandingOptions(BaseModel):
 
 def scan_landing_zone(
     source: SourceConfig, root: Path, previous: Mapping[str, DatasetRecord]
-) -> list[DatasetRecord]:
+) -> tuple[list[DatasetRecord], list[ScanError]]:
     """Every stream under the landing zone `root`, sorted by name, resuming from `previous`
-    (this source's records by dataset name)."""
+    (this source's records by dataset name), and the streams that could not be read."""
     options = _options(source)
     if not root.is_dir():
         raise DiscoveryError(f"source {source.name!r}: landing zone is not a directory", file=str(root))
-    streams = _find_streams(source, root.resolve())
+    streams, errors = _find_streams(source, root.resolve())
+    records = []
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")  # naive event times are read as UTC
-        return [
-            _Stream(con, source, options, name, directory, files).record(previous.get(name))
-            for name, directory, files in streams
-        ]
+        for name, directory, files in streams:
+            try:
+                records.append(_Stream(con, source, options, name, directory, files).record(previous.get(name)))
+            except DATASET_READ_ERRORS as e:
+                errors.append(dataset_failure(source.name, name, files.location, e))
+    return records, sorted(errors, key=lambda e: e.dataset or "")
 
 
 def _options(source: SourceConfig) -> LandingOptions:
@@ -86,17 +96,35 @@ def _options(source: SourceConfig) -> LandingOptions:
         raise from_pydantic(e, file=CONFIG_FILE, prefix=f"sources.{source.name}.options")[0] from None
 
 
-def _find_streams(source: SourceConfig, root: Path) -> list[tuple[str, Path, FileSet]]:
+def _find_streams(source: SourceConfig, root: Path) -> tuple[list[tuple[str, Path, FileSet]], list[ScanError]]:
+    """The streams (name, directory, batches), and the stream directories that cannot be one."""
+    try:
+        entries = sorted(root.iterdir())
+    except OSError as e:
+        raise DiscoveryError(
+            f"source {source.name!r}: cannot list the landing zone ({e.strerror})", file=str(root)
+        ) from None
     found = []
-    for entry in sorted(root.iterdir()):
+    errors = []
+    for entry in entries:
         if entry.name.startswith((".", "_")) or not entry.is_dir():
             continue
-        files = directory_files(source, entry)
-        if files is not None:
-            name = dataset_name(entry.name, source=source.name, file=str(entry))
-            found.append((name, entry, files))
+        try:
+            files = directory_files(source, entry)
+            if files is not None:
+                found.append((dataset_name(entry.name, source=source.name, file=str(entry)), entry, files))
+        except DATASET_READ_ERRORS as e:
+            errors.append(dataset_failure(source.name, _failed_name(entry), entry, e))
     check_unique_names(source.name, [(name, f"{entry.name}/") for name, entry, _ in found], file=str(root))
-    return found
+    return found, errors
+
+
+def _failed_name(entry: Path) -> str:
+    """The name a stream directory that failed would have had, or the directory's own name."""
+    try:
+        return dataset_name(entry.name, source="", file="")
+    except DiscoveryError:
+        return entry.name
 
 
 @dataclass(frozen=True)

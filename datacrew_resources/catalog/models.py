@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -129,6 +129,45 @@ class DatasetMetadata(BaseModel):
     )
 
 
+# Where a profile figure comes from: a parquet footer's statistics, a sample of values, a query that
+# read every row, or a database's planner statistics (PostgreSQL's pg_stats).
+ProfileBasis = Literal["footer", "sample", "scan", "statistics"]
+# A column's observed extreme as JSON keeps it: numbers as numbers, times and dates as ISO strings.
+ProfileValue = Any  # bool | int | float | str | None: as JSON gives them, unvalidated (read 10,000 times a load)
+
+
+class ColumnProfile(BaseModel):
+    """What discovery knows of one column's values without reading them all (see `profile.py`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    null_count: int | None = Field(default=None, description="nulls among the dataset profile's `rows`")
+    null_rate: float | None = Field(default=None, description="null_count / rows, rounded to 4 places")
+    distinct: int | None = Field(default=None, description="estimated distinct non-null values in the dataset")
+    distinct_basis: ProfileBasis | None = None
+    min: ProfileValue = Field(default=None, description="smallest value; never kept for a PII column")
+    max: ProfileValue = Field(default=None, description="largest value; never kept for a PII column")
+
+
+class DatasetProfile(BaseModel):
+    """Column figures of a dataset and the quality figures discovery derives from them."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    basis: ProfileBasis = Field(description="where the null counts and min/max come from")
+    rows: int = Field(description="rows the null counts describe (the whole dataset, or the sample)")
+    columns: list[ColumnProfile]
+    completeness: float | None = Field(default=None, description="non-null share of the measured cells")
+    validity: float | None = Field(
+        default=None, description="share of the columns with `datasets:` value rules whose profile meets them"
+    )
+    key_uniqueness: float | None = Field(default=None, description="estimated distinct keys / rows")
+
+    def column(self, name: str) -> ColumnProfile | None:
+        return next((c for c in self.columns if c.name == name), None)
+
+
 class DatasetRecord(BaseModel):
     """One dataset: enough to declare its Dagster asset and to read it, without touching data."""
 
@@ -157,7 +196,10 @@ class DatasetRecord(BaseModel):
     file_count: int = 1
     last_updated: datetime
     owner: str = "team:data-platform"
-    quality_score: float | None = None
+    quality_score: float | None = Field(
+        default=None, description="mean of the profile's completeness, validity and key uniqueness (`profile.py`)"
+    )
+    profile: DatasetProfile | None = Field(default=None, description="column figures; None where not profiled")
     stream_position: StreamPosition | None = None
     objects: list[StoredObject] = Field(
         default_factory=list, description="`s3://` datasets: each object's ETag, size and what was read from it"

@@ -22,14 +22,17 @@ are judged by column names.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Callable, Mapping, Sequence
+from array import array
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
+from pyarrow._parquet import ParquetReader
 
 from ..config.errors import first_line
 from .errors import DiscoveryError
@@ -96,6 +99,7 @@ def name_words(column: str) -> list[str]:
     return re.findall(r"[a-z]+|\d+", spaced.lower())
 
 
+@functools.lru_cache(maxsize=4096)  # a lake repeats its column names across thousands of datasets
 def kind_by_name(column: str) -> PiiKind | None:
     words = name_words(column)
     joined = "_".join(words)
@@ -105,6 +109,7 @@ def kind_by_name(column: str) -> PiiKind | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)
 def names_people(column: str) -> bool:
     """The column may hold person names, which its values must then show."""
     return bool(_PEOPLE_WORDS.intersection(name_words(column)))
@@ -154,14 +159,21 @@ VALUE_MATCHERS: dict[PiiKind, Callable[[str], bool]] = {
 }
 
 
-def detect_column(column: str, type_: str, values: Sequence[str] | None) -> PiiColumn | None:
+def detect_column(
+    column: str, type_: str, values: Sequence[str] | pa.Array | None, screened: Screen | None = None
+) -> PiiColumn | None:
     """The PII `column` of DuckDB type `type_` holds, judging by its name and sampled `values`
-    (None: not sampled)."""
+    (None: not sampled; a pyarrow string array or a sequence of text), `screened` beforehand
+    (`screen`) or not."""
     named = kind_by_name(column)
     if named is not None and _family(type_) not in _HOLDERS[named]:
         named = None  # `email_opt_in BOOLEAN` is about email, holds none
-    present = [v.strip() for v in values or () if v is not None and v.strip()]
     people = named is None and names_people(column)
+    if named is None and not people and screened is not None and not screened.may_match:
+        return None
+    if isinstance(values, pa.Array):
+        values = values.to_pylist()
+    present = [v.strip() for v in values or () if v is not None and v.strip()]
     shares = _shares(present, named, people)
     if named is not None:
         share = shares.get(named) if values is not None else None
@@ -174,6 +186,77 @@ def detect_column(column: str, type_: str, values: Sequence[str] | None) -> PiiC
         return None
     return PiiColumn(column=column, kind=best, by_name=False, value_share=round(shares[best], 4),
                      sampled=len(present))
+
+
+@dataclass(frozen=True)
+class Screen:
+    """Vectorised bounds on a sample's values: present ones under-counted, candidates over-counted."""
+
+    present: int  # values holding a letter, digit, mark, punctuation or symbol (never blank to `str.strip`)
+    at: int  # values holding an `@` (email candidates)
+    numeric: int  # values of nine characters or more without a letter (a superset of `_NUMERIC_LIKE`'s)
+
+    @property
+    def may_match(self) -> bool:
+        """False only when no kind `_shares` checks by value can reach `MIN_SHARE`."""
+        needed = MIN_SHARE * self.present
+        return self.present > 0 and (self.at >= needed or self.numeric >= needed)
+
+
+_NOT_BLANK = r"[\p{L}\p{N}\p{M}\p{P}\p{S}]"
+_NUMERIC_CANDIDATE = r"^[^\p{L}]{9,}$"  # nine characters or more, none a letter
+
+
+def screen(blocks: Blocks) -> list[Screen]:
+    """A `Screen` of each sample, computed over all of them at once (a kernel call per sample
+    would cost more than the checks it saves)."""
+    values = blocks.values
+    present = blocks.sums(pc.match_substring_regex(values, _NOT_BLANK))
+    at = blocks.sums(pc.match_substring(values, "@"))
+    numeric = blocks.sums(pc.match_substring_regex(values, _NUMERIC_CANDIDATE))
+    return [Screen(*figures) for figures in zip(present, at, numeric, strict=True)]
+
+
+class Blocks:
+    """Samples' values (large string arrays) laid end to end, for figures of each computed in
+    one kernel call.
+
+    (`Table.group_by` would do, but its first use imports pandas, 2 s.)
+    """
+
+    def __init__(self, samples: Sequence[pa.Array]):
+        self.offsets = array("q", [0])
+        for sample in samples:
+            self.offsets.append(self.offsets[-1] + len(sample))
+        self.values = pa.concat_arrays(list(samples))  # `Sample` values are all large strings
+
+    def sums(self, flags: pa.Array) -> list[int]:
+        """The number of true `flags` (one per value) in each block."""
+        running = pc.cumulative_sum(pc.cast(flags, pa.int64()))
+        ends = array("q", (max(o - 1, 0) for o in self.offsets))
+        taken = running.take(int64s(ends)).to_pylist() if len(running) else [0] * len(ends)
+        # The running count before each block's start and after its end (0 before the first value).
+        through = [t if o > 0 else 0 for t, o in zip(taken, self.offsets, strict=True)]
+        return [b - a for a, b in zip(through, through[1:])]
+
+    @property
+    def lengths(self) -> list[int]:
+        return [b - a for a, b in zip(self.offsets, self.offsets[1:])]
+
+
+# `pa.array` of a Python list imports pandas (2 s) to check for its types: buffers do not.
+def int64s(values: array) -> pa.Array:
+    return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values)])
+
+
+def strings(values: Sequence[str]) -> pa.Array:
+    """A pyarrow string array of `values`."""
+    encoded = [v.encode("utf-8", errors="replace") for v in values]
+    offsets = array("q", [0])
+    for value in encoded:
+        offsets.append(offsets[-1] + len(value))
+    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]
+    return pa.Array.from_buffers(pa.large_string(), len(encoded), buffers)
 
 
 def _family(type_: str) -> str:
@@ -211,27 +294,36 @@ def _shares(present: list[str], named: PiiKind | None, people: bool) -> dict[Pii
     }
 
 
-def detect(columns: Sequence[ColumnInfo], samples: Mapping[str, Sequence[str]]) -> list[PiiColumn]:
+def detect(
+    columns: Sequence[ColumnInfo],
+    samples: Mapping[str, Sequence[str] | pa.Array],
+    screened: Mapping[str, Screen] | None = None,
+) -> list[PiiColumn]:
     """Every column holding PII, in column order; `samples` holds values of the sampled columns."""
-    found = (detect_column(c.name, c.type, samples.get(c.name)) for c in columns)
+    screened = screened or {}
+    found = (detect_column(c.name, c.type, samples.get(c.name), screened.get(c.name)) for c in columns)
     return [f for f in found if f is not None]
 
 
-def sampled_columns(record: DatasetRecord) -> list[str]:
-    """Text and wide integer columns; hive partition keys come from directory names, not data."""
-    return [c.name for c in record.columns if c.type in SAMPLED_TYPES and c.name not in record.partition_keys]
+def sampled_columns(record: DatasetRecord, also: Iterable[str] = ()) -> list[str]:
+    """Text and wide integer columns, and `also` those named (keys whose distinct values are
+    estimated from the sample); hive partition keys come from directory names, not data."""
+    wanted = set(also)
+    return [c.name for c in record.columns
+            if (c.type in SAMPLED_TYPES or c.name in wanted) and c.name not in record.partition_keys]
 
 
 class Sampler:
-    """Reads up to `limit` values per sampled column of each record, as text.
+    """Reads up to `limit` values per sampled column of each record, as pyarrow string arrays.
 
     One LIMIT read of one file per file-based dataset: a landing zone's last
     batch (the most recent messages), else the dataset's first file in sorted
-    order; parquet through pyarrow (its first record batch, about ten times
-    cheaper than a DuckDB query per file), CSV and JSON through one DuckDB
-    connection shared by a source's datasets. DuckDB tables: one LIMIT query
-    through one read-only connection per database file. Other formats
-    (workbooks, remote objects, servers) give no sample.
+    order; parquet through pyarrow's reader (its first record batch of the
+    sampled columns, cheaper than a DuckDB query per file, and than one DuckDB
+    query over many files, measured); CSV and JSON through one DuckDB
+    connection shared by a source's datasets. DuckDB tables: one LIMIT query through one read-only connection per database
+    file. Other formats (workbooks, remote objects, servers) give no sample.
+    Nulls are dropped; `rows` of a sample is how many rows were read.
     """
 
     def __init__(self, limit: int):
@@ -246,17 +338,16 @@ class Sampler:
             con.close()
         self._connections.clear()
 
-    def values(self, record: DatasetRecord) -> dict[str, list[str]]:
-        names = sampled_columns(record)
+    def sample(self, record: DatasetRecord, names: list[str]) -> Sample:
         local = "://" not in record.location
         if not names or self.limit <= 0 or not local or record.format not in _SAMPLED_FORMATS:
-            return {}
+            return Sample(0, {})
         try:
             if record.format == "duckdb_table":
                 return self._table(record, names)
             path = _sample_file(record)
             if path is None:
-                return {}
+                return Sample(0, {})
             return self._parquet(path, names) if record.format == "parquet" else self._text(record, path, names)
         except (duckdb.Error, OSError, pa.ArrowException) as e:
             raise DiscoveryError(
@@ -264,41 +355,57 @@ class Sampler:
                 file=record.location,
             ) from None
 
-    def _parquet(self, path: Path, names: list[str]) -> dict[str, list[str]]:
-        parquet = pq.ParquetFile(path)
-        present = [n for n in names if n in parquet.schema_arrow.names]
-        batch = next(parquet.iter_batches(batch_size=self.limit, columns=present), None)
+    def _parquet(self, path: Path, names: list[str]) -> Sample:
+        # pyarrow's reader itself: `pq.ParquetFile` maps every nested column path in Python first.
+        reader = ParquetReader()
+        reader.open(str(path), pre_buffer=False)
+        schema = reader.metadata.schema
+        flat = {schema.column(i).path: i for i in range(len(schema)) if "." not in schema.column(i).path}
+        present = [n for n in names if n in flat]
+        if not present or reader.metadata.num_row_groups == 0:
+            return Sample(0, {})
+        batch = next(reader.iter_batches(self.limit, [0], [flat[n] for n in present], False), None)
         if batch is None:
-            return {}
-        return {
-            name: [v for v in pc.cast(batch.column(name), pa.string()).to_pylist() if v is not None]
-            for name in present
-        }
+            return Sample(0, {})
+        return Sample(batch.num_rows, {name: _text(batch.column(name)) for name in present})
 
-    def _text(self, record: DatasetRecord, path: Path, names: list[str]) -> dict[str, list[str]]:
+    def _text(self, record: DatasetRecord, path: Path, names: list[str]) -> Sample:
         # SELECT *: one file of a landing zone may lack a field later batches added.
         con = self._connection(None)
         reader = _TEXT_READERS[record.format]
         rows = con.execute(f"SELECT * FROM {reader}(?) LIMIT ?", [str(path), self.limit]).fetchall()
         positions = {d[0]: i for i, d in enumerate(con.description)}
-        return {
-            name: [str(row[positions[name]]) for row in rows if row[positions[name]] is not None]
+        return Sample(len(rows), {
+            name: strings([str(row[positions[name]]) for row in rows if row[positions[name]] is not None])
             for name in names if name in positions
-        }
+        })
 
-    def _table(self, record: DatasetRecord, names: list[str]) -> dict[str, list[str]]:
+    def _table(self, record: DatasetRecord, names: list[str]) -> Sample:
         select = ", ".join(f"CAST({_quote(n)} AS VARCHAR)" for n in names)
         schema, table = (record.table or "").split(".", 1)
         rows = self._connection(record.location).execute(
             f"SELECT {select} FROM {_quote(schema)}.{_quote(table)} LIMIT ?", [self.limit]
         ).fetchall()
-        return {name: [row[i] for row in rows if row[i] is not None] for i, name in enumerate(names)}
+        return Sample(len(rows), {
+            name: strings([row[i] for row in rows if row[i] is not None])
+            for i, name in enumerate(names)
+        })
 
     def _connection(self, database: str | None) -> duckdb.DuckDBPyConnection:
         key = database or ":memory:"
         if key not in self._connections:
             self._connections[key] = duckdb.connect(database, read_only=True) if database else duckdb.connect()
         return self._connections[key]
+
+
+@dataclass(frozen=True)
+class Sample:
+    rows: int  # rows read
+    values: dict[str, pa.Array]  # the non-null values of each sampled column, as text
+
+
+def _text(column: pa.Array) -> pa.Array:
+    return pc.cast(column.drop_null(), pa.large_string())
 
 
 def _sample_file(record: DatasetRecord) -> Path | None:

@@ -16,11 +16,14 @@ What a record holds:
   composite key names its own counterpart). They come from `pg_constraint`:
   `information_schema` pairs the columns through constraint names, which
   PostgreSQL lets two tables of a schema share;
-- row count and quality score (completeness): with `row_counts: statistics`,
-  a table ANALYZE (or VACUUM) has seen is counted by its `pg_class.reltuples`
-  estimate and scored from `pg_stats.null_frac`; views, tables never analysed,
-  and every dataset with `row_counts: exact` by one
-  `SELECT count(*), count(col)...` pass;
+- row count and profile (`profile.py`): with `row_counts: statistics`, a
+  table ANALYZE (or VACUUM) has seen is counted by its `pg_class.reltuples`
+  estimate and profiled from `pg_stats`, the planner's statistics (no row is
+  read): null_frac, n_distinct (a count, or minus a share of the rows), and
+  min/max from the histogram bounds and most common values; views, tables
+  never analysed, and every dataset with `row_counts: exact` by one
+  `SELECT count(*), count(col), min(col), max(col)...` pass (no distinct
+  counts: PostgreSQL has no cheap estimate of them);
 - size: `pg_total_relation_size` (tables; views 0);
 - last_updated: PostgreSQL keeps no modification time (`pg_stat_user_tables`
   has only cumulative counts of rows inserted, updated and deleted, and
@@ -38,9 +41,11 @@ Dataset name = table name (snake_cased); tables outside `public` are named
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -50,8 +55,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..config import SourceConfig, SourceType
 from ..config.errors import first_line
-from .models import ColumnInfo, DatasetRecord
+from .models import ColumnInfo, ColumnProfile, DatasetProfile, DatasetRecord
 from .names import check_unique_names, dataset_name
+from .profile import column_profile, ordered_type
 from .quality import completeness
 from .stream_source import public_uri, read_options, source_error, stream_location
 
@@ -118,11 +124,25 @@ SELECT view_schema, view_name, table_schema, table_name FROM information_schema.
 WHERE view_schema = ANY(%(schemas)s)
 """
 # Inherited statistics (over a parent and its children) first: they describe what the parent reads.
-_NULL_FRACTIONS = """
-SELECT DISTINCT ON (schemaname, tablename, attname) schemaname, tablename, attname, null_frac
+# anyarray columns reach Python as text arrays; `_typed` reads their elements by the column's type.
+_STATISTICS = """
+SELECT DISTINCT ON (schemaname, tablename, attname) schemaname, tablename, attname, null_frac, n_distinct,
+       most_common_vals::text::text[], histogram_bounds::text::text[]
 FROM pg_stats WHERE schemaname = ANY(%(schemas)s)
 ORDER BY schemaname, tablename, attname, inherited DESC
 """
+_INTEGERS = frozenset({"SMALLINT", "INTEGER", "BIGINT", "UINTEGER"})
+_NUMBERS = frozenset({"FLOAT", "DOUBLE"})
+
+
+@dataclass(frozen=True)
+class _ColumnStatistics:
+    """A row of `_STATISTICS`."""
+
+    null_frac: float
+    n_distinct: float
+    common: list[str] | None
+    bounds: list[str] | None
 
 
 @dataclass(frozen=True)
@@ -231,13 +251,13 @@ class _Database:
         keys: dict[tuple[str, str], list[str]] = {}
         for schema, table, column in self._fetch(_PRIMARY_KEYS, params):
             keys.setdefault((schema, table), []).append(column)
-        null_fractions: dict[tuple[str, str], list[float]] = {}
-        for schema, table, _column, fraction in self._fetch(_NULL_FRACTIONS, params):
-            null_fractions.setdefault((schema, table), []).append(fraction)
+        statistics: dict[tuple[str, str], dict[str, _ColumnStatistics]] = {}
+        for schema, table, column, *figures in self._fetch(_STATISTICS, params):
+            statistics.setdefault((schema, table), {})[column] = _ColumnStatistics(*figures)
         updated = self._last_updated(params, relations, names, previous)
         return [
             self._record(
-                names[r.key], r, columns.get(r.key, []), keys.get(r.key, []), null_fractions.get(r.key, []),
+                names[r.key], r, columns.get(r.key, []), keys.get(r.key, []), statistics.get(r.key, {}),
                 updated[r.key],
             )
             for r in relations
@@ -296,14 +316,15 @@ class _Database:
 
     def _record(
         self, name: str, relation: _Relation, columns: list[ColumnInfo], primary_key: list[str],
-        null_fractions: list[float], last_updated: datetime,
+        statistics: Mapping[str, _ColumnStatistics], last_updated: datetime,
     ) -> DatasetRecord:
         if relation.is_table and self.options.row_counts == "statistics" and relation.reltuples >= 0:
             rows = round(relation.reltuples)
-            score = completeness(rows, [rows * (1 - f) for f in null_fractions])
+            profile = _from_statistics(rows, columns, statistics)
         else:
-            rows, non_null = self._count(*relation.key, [c.name for c in columns])
-            score = completeness(rows, non_null)
+            rows, profile = self._count(*relation.key, columns)
+        measured = [rows - c.null_count for c in profile.columns if c.null_count is not None]
+        score = completeness(rows, measured)
         return DatasetRecord(
             source=self.source.name,
             source_type=SourceType.data_warehouse,
@@ -320,19 +341,69 @@ class _Database:
             last_updated=last_updated,
             owner=self.source.owner,
             quality_score=score,
+            profile=profile,
             change_marker=relation.marker,
         )
 
-    def _count(self, schema: str, table: str, columns: list[str]) -> tuple[int, list[int]]:
-        counts = [sql.SQL("count(*)"), *(sql.SQL("count({})").format(sql.Identifier(c)) for c in columns)]
-        query = sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(counts), sql.Identifier(schema, table))
+    def _count(self, schema: str, table: str, columns: list[ColumnInfo]) -> tuple[int, DatasetProfile]:
+        """Rows, and each column's non-null count and extremes, in one pass."""
+        selects = [sql.SQL("count(*)")]
+        for column in columns:
+            name = sql.Identifier(column.name)
+            selects.append(sql.SQL("count({})").format(name))
+            if ordered_type(column.type):
+                selects += [sql.SQL("min({})").format(name), sql.SQL("max({})").format(name)]
+        query = sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(selects), sql.Identifier(schema, table))
         try:
-            row = self.con.execute(query).fetchone()
+            row = iter(self.con.execute(query).fetchone())
         except psycopg.Error as e:
             raise source_error(
                 self.source, _masked(self.uri), f"cannot count rows of {schema}.{table} ({first_line(e)})"
             ) from None
-        return row[0], list(row[1:])
+        rows = next(row)
+        profiles = []
+        for column in columns:
+            non_null = next(row)
+            low, high = (next(row), next(row)) if ordered_type(column.type) else (None, None)
+            profiles.append(column_profile(column.name, rows, rows - non_null, low=low, high=high))
+        return rows, DatasetProfile(basis="scan", rows=rows, columns=profiles)
 
     def _fetch(self, query: str, params: dict[str, Any]) -> list[tuple]:
         return self.con.execute(query, params).fetchall()
+
+
+def _from_statistics(
+    rows: int, columns: list[ColumnInfo], statistics: Mapping[str, _ColumnStatistics]
+) -> DatasetProfile:
+    """The profile ANALYZE's figures give; a column without statistics has no figures."""
+    profiles = []
+    for column in columns:
+        found = statistics.get(column.name)
+        if found is None:
+            profiles.append(ColumnProfile(name=column.name))
+            continue
+        # n_distinct: a count when positive, minus the share of rows when negative, 0 when unknown.
+        distinct = round(found.n_distinct if found.n_distinct > 0 else -found.n_distinct * rows)
+        values = [v for v in map(partial(_typed, column.type), (found.bounds or []) + (found.common or []))
+                  if v is not None]
+        ordered = ordered_type(column.type) and values
+        profiles.append(
+            column_profile(
+                column.name, rows, round(rows * found.null_frac),
+                distinct=distinct if found.n_distinct else None, basis="statistics",
+                low=min(values) if ordered else None, high=max(values) if ordered else None,
+            )
+        )
+    return DatasetProfile(basis="statistics", rows=rows, columns=profiles)
+
+
+def _typed(type_: str, text: str) -> Any:
+    """An element of a statistics array, as the column's values compare (text for other types)."""
+    if type_ in _INTEGERS:
+        return int(text)
+    if type_ in _NUMBERS or type_.startswith("DECIMAL"):
+        number = float(text)
+        return number if math.isfinite(number) else None  # NaN, Infinity
+    if type_ == "BOOLEAN":
+        return text == "t"
+    return text

@@ -1,6 +1,9 @@
-"""The catalog's quality score: completeness, from what a scan gives cheaply.
+"""Completeness as connectors measure it: the share of non-null cells.
 
-    quality_score = non-null cells / (rows * measured columns)
+    completeness = non-null cells / (rows * measured columns)
+
+It is the quality score of records without a profile; `profile.py` documents
+the full score (completeness, validity, key uniqueness) of profiled records.
 
 Parquet null counts come from footer statistics (columns without statistics
 are left out of the measure); CSV/JSON and warehouse tables count non-null

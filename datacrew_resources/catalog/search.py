@@ -18,6 +18,7 @@ from datetime import datetime
 from ..config import Home, SourceType
 from .ranking import SearchFilters, SearchResponse, query_terms, rank, score_candidates
 from .search_cache import SearchCache, read_catalog
+from .store import CatalogStore
 
 CACHE_FILE = "search_cache.sqlite"
 
@@ -41,7 +42,7 @@ def search(
         data_domains=tuple(data_domains),
         freshness_requirement=freshness_requirement or "any",
     )
-    snapshot = read_catalog(home.catalog_path)
+    snapshot = read_catalog(CatalogStore.for_home(home))
     terms = query_terms(query)
     cache = SearchCache(home.state_dir / CACHE_FILE)
     candidates = cache.get(snapshot.fingerprint, terms)

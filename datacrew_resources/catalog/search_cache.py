@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .models import DatasetRecord
+from .store import CatalogStore
 from .ranking import Candidate
 
 MAX_ENTRIES = 256
@@ -70,16 +71,9 @@ class CatalogSnapshot:
         return [self.record(key) for key in self.rows]
 
 
-def read_catalog(catalog_path: Path) -> CatalogSnapshot:
-    """Every row of the catalog store's `datasets` table, in key order, and their fingerprint."""
-    rows: list[tuple[str, str]] = []
-    if Path(catalog_path).exists():
-        with _connect(catalog_path) as con:
-            try:
-                rows = con.execute("SELECT asset_key, record FROM datasets ORDER BY asset_key").fetchall()
-            except sqlite3.OperationalError as e:
-                if "no such table" not in str(e):  # a store created but never written is empty
-                    raise
+def read_catalog(store: CatalogStore) -> CatalogSnapshot:
+    """Every record row of the catalog store, in key order, and their fingerprint."""
+    rows = store.record_rows()
     digest = hashlib.sha256()
     for key, record in rows:
         # Length-prefixed, so no two different row lists hash the same bytes.

@@ -5,13 +5,17 @@ nullability and primary keys come from `information_schema` (the portable
 catalog, so a PostgreSQL connector can share the queries); estimated sizes and
 comments from `duckdb_tables()`/`duckdb_views()`/`duckdb_columns()`.
 
-Row counts are exact: one `SELECT count(*), count(COLUMNS(*))` per dataset,
-which also yields the non-null counts for the quality score. `estimated_size`
-is not exact (it lags deletes) and views have none. Tables estimated above
-`PROFILE_ROW_LIMIT` rows get `count(*)` alone (a cheap scan in DuckDB) and no
-quality score. Dataset name = table name (snake_cased); tables outside the
-`main` schema are named `schema_table`. Names that still clash (`main.sales_orders`
-and `sales.orders`) are refused before any row is counted.
+Row counts are exact: one aggregate query per dataset counts the rows and
+profiles every column in the same pass (non-null count; min and max of
+flat, ordered types; distinct values, counted exactly for tables estimated at
+up to `profile.EXACT_DISTINCT_ROWS` rows, else by `approx_count_distinct`),
+which feeds the quality score (`profile.py`). `estimated_size` is not exact
+(it lags deletes) and views have none (their distincts are estimated). Tables
+estimated above `PROFILE_ROW_LIMIT` rows get `count(*)` alone (a cheap scan in
+DuckDB), no profile and no quality score. Dataset name = table name
+(snake_cased); tables outside the `main` schema are named `schema_table`.
+Names that still clash (`main.sales_orders` and `sales.orders`) are refused
+before any row is counted.
 """
 
 from __future__ import annotations
@@ -24,8 +28,9 @@ import duckdb
 from ..config import SourceConfig, SourceType
 from ..config.errors import first_line
 from .errors import DiscoveryError
-from .models import ColumnInfo, DatasetRecord
+from .models import ColumnInfo, DatasetProfile, DatasetRecord
 from .names import check_unique_names, dataset_name
+from .profile import EXACT_DISTINCT_ROWS, column_profile, ordered_type
 from .quality import completeness
 
 PROFILE_ROW_LIMIT = 10_000_000
@@ -106,8 +111,12 @@ def _records(
     records = []
     for schema, table, name in tables:
         estimated, comment = details.get((schema, table), (None, None))
-        profile = estimated is None or estimated <= PROFILE_ROW_LIMIT
-        rows, non_null = _count(con, source, location, schema, table, profile)
+        table_columns = columns.get((schema, table), [])
+        if estimated is None or estimated <= PROFILE_ROW_LIMIT:
+            exact = estimated is not None and estimated <= EXACT_DISTINCT_ROWS
+            rows, profile = _profile(con, source, location, schema, table, table_columns, exact=exact)
+        else:
+            rows, profile = _count(con, source, location, schema, table), None
         records.append(
             DatasetRecord(
                 source=source.name,
@@ -125,14 +134,17 @@ def _records(
                         nullable=nullable,
                         description=column_comments.get((schema, table, name)) or "",
                     )
-                    for name, type_, nullable in columns.get((schema, table), [])
+                    for name, type_, nullable in table_columns
                 ],
                 record_count=rows,
                 size_bytes=0,  # DuckDB does not report a per-table size cheaply
                 file_count=1,
                 last_updated=last_updated,
                 owner=source.owner,
-                quality_score=completeness(rows, non_null) if profile else None,
+                quality_score=(
+                    completeness(rows, [rows - c.null_count for c in profile.columns]) if profile else None
+                ),
+                profile=profile,
             )
         )
     return records
@@ -142,21 +154,51 @@ def _dataset_name(source: SourceConfig, location: str, schema: str, table: str) 
     return dataset_name(table if schema == "main" else f"{schema}_{table}", source=source.name, file=location)
 
 
-def _count(
+def _count(con: duckdb.DuckDBPyConnection, source: SourceConfig, location: str, schema: str, table: str) -> int:
+    return _fetch(con, source, location, schema, table, f"SELECT count(*) FROM {_qualified(schema, table)}")[0]
+
+
+def _profile(
     con: duckdb.DuckDBPyConnection,
     source: SourceConfig,
     location: str,
     schema: str,
     table: str,
-    profile: bool,
-) -> tuple[int, list[int]]:
-    qualified = f"{_quote(schema)}.{_quote(table)}"
-    select = "count(*), count(COLUMNS(*))" if profile else "count(*)"
+    table_columns: list[tuple[str, str, bool]],
+    *,
+    exact: bool,
+) -> tuple[int, DatasetProfile]:
+    """Rows and every column's figures, in one pass over the table."""
+    distinct = "count(DISTINCT {})" if exact else "approx_count_distinct({})"
+    selects = ["count(*)"]
+    for name, type_, _ in table_columns:
+        column = _quote(name)
+        selects.append(f"count({column})")
+        selects.append(distinct.format(column))
+        if ordered_type(type_):
+            selects += [f"min({column})", f"max({column})"]
+    select = f"SELECT {', '.join(selects)} FROM {_qualified(schema, table)}"
+    row = iter(_fetch(con, source, location, schema, table, select))
+    rows = next(row)
+    profiles = []
+    for name, type_, _ in table_columns:
+        non_null, count = next(row), next(row)
+        low, high = (next(row), next(row)) if ordered_type(type_) else (None, None)
+        profiles.append(column_profile(name, rows, rows - non_null, distinct=count, basis="scan", low=low, high=high))
+    return rows, DatasetProfile(basis="scan", rows=rows, columns=profiles)
+
+
+def _fetch(
+    con: duckdb.DuckDBPyConnection, source: SourceConfig, location: str, schema: str, table: str, sql: str
+) -> tuple:
     try:
-        row = con.execute(f"SELECT {select} FROM {qualified}").fetchall()[0]
+        return con.execute(sql).fetchall()[0]
     except duckdb.Error as e:
         raise _error(source, location, f"cannot count rows of {schema}.{table}", e) from None
-    return row[0], list(row[1:])
+
+
+def _qualified(schema: str, table: str) -> str:
+    return f"{_quote(schema)}.{_quote(table)}"
 
 
 def _quote(identifier: str) -> str:

@@ -7,16 +7,18 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .alerts import AlertsConfig
 from .openlineage import OpenLineageConfig
 from .classification import Classification
 from .delegation import ApproverConfig, GateConfig, ScheduleConfig, TaskTypeConfig
 from .errors import ConfigError, ConfigErrors, from_pydantic
+from .executor import ExecutorConfig
+from .instance import InstanceConfig
 from .quality import QualityDefaults, SlaDefaults
 from .datasets import DatasetsConfig
-from .spec import lower_snake, read_yaml_mapping
+from .spec import EngineName, lower_snake, read_yaml_mapping
 
 CONFIG_FILE = "datacrew.yaml"
 
@@ -149,11 +151,17 @@ class LLMConfig(_Strict):
 
 
 class EngineConfig(_Strict):
+    name: EngineName = Field(default="duckdb", description="runs every spec without its own `engine:`")
     memory_limit: str = "4GB"
     threads: int = Field(default=2, ge=1)
     max_temp_directory_size: str = "20GB"
 
     _sizes = field_validator("memory_limit", "max_temp_directory_size")(_size)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_form(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value  # `engine: spark`
 
     def limited_by(self, limits: ResourceLimits) -> "EngineConfig":
         """These settings narrowed by an agent's limits: an agent never gets more than the platform."""
@@ -183,6 +191,8 @@ class PlatformConfig(_Strict):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     datasets: DatasetsConfig = Field(default_factory=DatasetsConfig)
     openlineage: OpenLineageConfig = Field(default_factory=OpenLineageConfig)
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    instance: InstanceConfig = Field(default_factory=InstanceConfig)
 
     @field_validator("sources", "agents", "approvers", "schedules")
     @classmethod

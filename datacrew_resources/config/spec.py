@@ -389,6 +389,10 @@ class SpecSchedule(_Strict):
         return value
 
 
+# The engines a spec's SQL runs on (`datacrew_resources.engine`, `engine.spark`).
+EngineName = Literal["duckdb", "spark"]
+
+
 class TransformationSpec(_Strict):
     name: str
     type: TransformationType
@@ -406,6 +410,7 @@ class TransformationSpec(_Strict):
     schedule: SpecSchedule | None = None
     layer: str = DEFAULT_LAYER
     partitions: PartitionSpec | None = None
+    engine: EngineName | None = Field(default=None, description="unset: the platform's `engine.name`")
 
     _names = field_validator("name", "layer")(lower_snake)
 
@@ -466,7 +471,8 @@ class TransformationSpec(_Strict):
     @property
     def code_version(self) -> str:
         """Hash of everything that shapes the output, so Dagster can flag stale assets."""
-        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        # Not the engine: both engines write the same output, so switching is no change.
+        payload = json.dumps(self.model_dump(mode="json", exclude={"engine"}), sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 

@@ -102,7 +102,7 @@ class Delegation:
         from datacrew_resources.catalog.store import CatalogStore
         from datacrew_resources.context import classifications
 
-        records = CatalogStore(self.home.catalog_path).all() if self.home.catalog_path.exists() else []
+        records = CatalogStore.for_home(self.home, self.config).all()
         found = classifications(self.config, records, self.specs)
         # Sources not yet discovered still have their configured level.
         for loaded in self.specs:

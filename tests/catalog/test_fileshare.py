@@ -11,7 +11,7 @@ import pytest
 
 from datacrew_resources.catalog.errors import DiscoveryError
 from datacrew_resources.catalog.fileshare import scan_fileshare
-from datacrew_resources.catalog.store import CatalogStore
+from datacrew_resources.catalog.store import CatalogStore, ScanError
 from datacrew_resources.config import SourceConfig, SourceType
 
 SHARE = SourceConfig(name="share", type=SourceType.file_systems, uri="share", owner="team:finance")
@@ -33,6 +33,13 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
+
+
+def share_records(source, root):
+    """The share's records, once it is clear that every file was read."""
+    records, errors = scan_fileshare(source, root)
+    assert errors == []
+    return records
 
 
 def shape(record) -> list[tuple[str, str, bool]]:
@@ -65,7 +72,7 @@ def share(tmp_path) -> Path:
 
 
 def test_every_share_file_and_sheet_is_a_dataset_named_from_its_path(share):
-    records = scan_fileshare(SHARE, share)
+    records = share_records(SHARE, share)
 
     assert [r.dataset_name for r in records] == [
         "budget_2024_plan",
@@ -117,7 +124,7 @@ def test_xlsx_types_come_from_cell_values(tmp_path):
     ]
     workbook(tmp_path / "share" / "types.xlsx", {"Data": rows})
 
-    (record,) = scan_fileshare(SHARE, tmp_path / "share")
+    (record,) = share_records(SHARE, tmp_path / "share")
 
     assert record.dataset_name == "types_data"
     assert record.record_count == 2
@@ -166,50 +173,74 @@ def test_missing_share_directory(tmp_path):
         ("text.xlsx", b"id,name\n1,a\n", "cannot read xlsx (BadZipFile: File is not a zip file)"),
     ],
 )
-def test_bad_files_fail_with_one_line_naming_the_file(tmp_path, name, content, problem):
+def test_bad_files_fail_their_dataset_with_one_line_naming_the_file(tmp_path, name, content, problem):
     root = tmp_path / "share"
     write(root / "good.csv", "x\n1\n")
     bad = root / "Legacy Dir" / name
     bad.parent.mkdir()
     bad.write_bytes(content)
 
-    with pytest.raises(DiscoveryError) as info:
-        scan_fileshare(SHARE, root)
+    records, errors = scan_fileshare(SHARE, root)
 
-    message = str(info.value)
-    assert message == f"{bad.resolve()}: source 'share': {problem}"
+    assert [r.dataset_name for r in records] == ["good"]
+    dataset = f"legacy_dir_{name.split('.')[0]}"
+    assert errors == [ScanError("share", dataset, f"{bad.resolve()}: source 'share': {problem}")]
 
 
-def test_workbook_without_any_value_is_refused(tmp_path):
+def test_workbook_without_any_value_fails_as_its_dataset(tmp_path):
     path = workbook(tmp_path / "share" / "blank.xlsx", {"Sheet1": [], "Sheet2": [[None, None]]})
 
-    with pytest.raises(DiscoveryError) as info:
-        scan_fileshare(SHARE, tmp_path / "share")
+    records, errors = scan_fileshare(SHARE, tmp_path / "share")
 
-    assert str(info.value) == f"{path.resolve()}: source 'share': workbook has no sheet with data"
+    assert records == []
+    assert errors == [ScanError("share", "blank", f"{path.resolve()}: source 'share': workbook has no sheet with data")]
 
 
-def test_unreadable_file_fails_the_cli_with_one_line_and_keeps_the_catalog(tmp_path, run_unprivileged):
+def test_a_broken_workbook_fails_every_sheet_it_held(tmp_path):
+    root = tmp_path / "share"
+    path = workbook(root / "Budget.xlsx", {"Plan": [["m", "x"], ["jan", 1]], "Actuals": [["m", "x"], ["jan", 2]]})
+    write(root / "good.csv", "x\n1\n")
+    previous = {r.dataset_name: r for r in share_records(SHARE, root)}
+    path.write_bytes(b"not a workbook any more")
+
+    records, errors = scan_fileshare(SHARE, root, previous)
+
+    assert [r.dataset_name for r in records] == ["good"]
+    message = f"{path.resolve()}: source 'share': cannot read xlsx (BadZipFile: File is not a zip file)"
+    assert errors == [ScanError("share", "budget_actuals", message), ScanError("share", "budget_plan", message)]
+
+
+def test_unreadable_files_fail_their_datasets_in_the_cli_and_keep_their_records(tmp_path, run_unprivileged):
     home = tmp_path / "home"
     write(home / "datacrew.yaml", "sources:\n  - {name: share, type: file_systems, uri: share}\n")
     write(home / "share" / "flights.csv", "carrier,flights\nUA,3\n")
     workbook(home / "share" / "planes.xlsx", {"Seats": [["tailnum", "seats"], ["N1", 55]]})
+    write(home / "share" / "Ops" / "daily.csv", "day,flights\n1,3\n")
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "dagster")}
     datacrew = str(Path(sys.executable).parent / "datacrew")
     first = run_unprivileged(datacrew, "discover", "--home", str(home), env=env)
     assert first.returncode == 0, first.stderr
-    catalog = CatalogStore(home / "state" / "catalog.sqlite").all()
+    store = CatalogStore(home / "state" / "catalog.sqlite")
+    catalog = store.all()
+    assert [r.key_string for r in catalog] == ["share/flights", "share/ops_daily", "share/planes_seats"]
 
-    for locked in (home / "share" / "flights.csv", home / "share" / "planes.xlsx"):
+    for locked, dataset, problem in [
+        (home / "share" / "flights.csv", "flights", "cannot read "),
+        (home / "share" / "planes.xlsx", "planes_seats", "cannot read "),
+        (home / "share" / "Ops", "ops_daily", "cannot read (PermissionError: "),
+    ]:
         locked.chmod(0)
         try:
             result = run_unprivileged(datacrew, "discover", "--home", str(home), env=env)
         finally:
-            locked.chmod(0o644)
+            locked.chmod(0o755 if locked.is_dir() else 0o644)
 
         assert (result.returncode, result.stderr) == (3, "")
-        partial, line = result.stdout.splitlines()
+        *datasets, partial, line = result.stdout.splitlines()
+        # The failed dataset is listed with its previous record, then named in the error line.
+        assert [d.split()[0] for d in datasets] == [r.key_string for r in catalog]
         assert partial == "partial scan: 1 error(s); the previous catalog entries of what failed are kept"
-        assert line.startswith(f"error share: {locked}: source 'share': cannot read ")
+        assert line.startswith(f"error share/{dataset}: {locked}: source 'share': {problem}")
         assert "Permission denied" in line
-        assert CatalogStore(home / "state" / "catalog.sqlite").all() == catalog
+        assert store.all() == catalog
+        assert [(e.error.source, e.error.dataset) for e in store.errors()] == [("share", dataset)]

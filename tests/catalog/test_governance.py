@@ -101,9 +101,9 @@ def test_a_bad_governance_option_is_one_line_naming_it_and_nothing_is_written(ho
 
 def test_update_frequency_is_inferred_from_updates_successive_scans_saw(home, monkeypatch):
     sampled = []
-    real_values = Sampler.values
-    monkeypatch.setattr(Sampler, "values", lambda self, record: sampled.append(record.dataset_name)
-                        or real_values(self, record))
+    real_sample = Sampler.sample
+    monkeypatch.setattr(Sampler, "sample", lambda self, record, names: sampled.append(record.dataset_name)
+                        or real_sample(self, record, names))
     routes = home.root / "share" / "routes.csv"
     start = datetime(2026, 11, 1, 6, tzinfo=UTC)
     config = PlatformConfig(sources=[share()])

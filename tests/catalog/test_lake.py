@@ -15,7 +15,23 @@ import pytest
 from datacrew_resources.catalog.datafiles import footer_types
 from datacrew_resources.catalog.errors import DiscoveryError
 from datacrew_resources.catalog.lake import scan_lake
-from datacrew_resources.config import ConfigError
+from datacrew_resources.catalog.store import ScanError
+
+
+def lake_records(source, root):
+    """The lake's records, once it is clear that every dataset was read."""
+    records, errors = scan_lake(source, root)
+    assert errors == []
+    return records
+
+
+def failed(source, root, *, found: list[str]) -> ScanError:
+    """The one dataset of the lake that could not be read; `found` are the datasets that were."""
+    records, errors = scan_lake(source, root)
+    assert [r.dataset_name for r in records] == found
+    (error,) = errors
+    assert "\n" not in error.message
+    return error
 
 
 def by_name(records):
@@ -33,7 +49,7 @@ def test_hive_directory_is_one_dataset_with_typed_partition_keys(tmp_path, lake_
         mtimes.append(1_700_000_000 + i * 1000)
         write_parquet(lake / "sales" / f"year={year}" / f"region={region}" / "part-0.parquet", rows=4, mtime=mtimes[-1])
 
-    (record,) = scan_lake(lake_source, lake)
+    (record,) = lake_records(lake_source, lake)
 
     assert record.dataset_name == "sales"
     assert record.format == "parquet"
@@ -61,7 +77,7 @@ def test_plain_directory_of_parts_is_one_dataset_without_partition_keys(tmp_path
     write_parquet(lake / "Events Log" / "part-1.parquet", rows=5)
     (lake / "Events Log" / "_SUCCESS").touch()
 
-    (record,) = scan_lake(lake_source, lake)
+    (record,) = lake_records(lake_source, lake)
 
     assert record.dataset_name == "events_log"
     assert record.partition_keys == []
@@ -73,7 +89,7 @@ def test_parquet_nullability_and_quality_come_from_footer_statistics(tmp_path, l
     lake = tmp_path / "lake"
     write_parquet(lake / "orders.parquet", rows=10, null_every=5)  # amount is null in rows 0 and 5
 
-    (record,) = scan_lake(lake_source, lake)
+    (record,) = lake_records(lake_source, lake)
 
     nullable = {c.name: c.nullable for c in record.columns}
     assert nullable == {"id": False, "amount": True, "label": False, "at": False}
@@ -91,7 +107,7 @@ def test_parquet_is_read_from_footers_only(tmp_path, lake_source, write_parquet)
     with pytest.raises(Exception):
         pq.read_table(path)  # the data really is unreadable
 
-    (record,) = scan_lake(lake_source, tmp_path / "lake")
+    (record,) = lake_records(lake_source, tmp_path / "lake")
 
     assert record.record_count == 5_000
     assert types(record)["at"] == "TIMESTAMP WITH TIME ZONE"
@@ -102,7 +118,7 @@ def test_csv_schema_counts_and_nulls(tmp_path, lake_source):
     lake.mkdir()
     (lake / "Planes-2013.csv").write_text("tailnum,year,seats,speed\nN1,2004,55,\nN2,,182,\nN3,1999,20,120\n")
 
-    (record,) = scan_lake(lake_source, lake)
+    (record,) = lake_records(lake_source, lake)
 
     assert record.dataset_name == "planes_2013"
     assert record.format == "csv"
@@ -125,7 +141,7 @@ def test_json_schema_and_counts(tmp_path, lake_source, layout):
     text = "\n".join(json.dumps(r) for r in rows) if layout == "newline_delimited" else json.dumps(rows)
     (lake / "airports.json").write_text(text)
 
-    (record,) = scan_lake(lake_source, lake)
+    (record,) = lake_records(lake_source, lake)
 
     assert record.format == "json"
     assert record.record_count == 2
@@ -144,35 +160,47 @@ def test_hidden_and_unknown_entries_are_skipped(tmp_path, lake_source, write_par
     (lake / "notes.txt").write_text("not data")
     (lake / "empty_dir").mkdir()
 
-    assert [r.dataset_name for r in scan_lake(lake_source, lake)] == ["keep"]
+    assert [r.dataset_name for r in lake_records(lake_source, lake)] == ["keep"]
 
 
-def test_corrupt_parquet_error_is_one_line_naming_the_file(tmp_path, lake_source, write_parquet):
+def test_corrupt_parquet_fails_its_dataset_naming_the_file(tmp_path, lake_source, write_parquet):
     lake = tmp_path / "lake"
     write_parquet(lake / "flights" / "month=1" / "part-0.parquet")
+    write_parquet(lake / "planes.parquet")
     bad = lake / "flights" / "month=2" / "part-0.parquet"
     bad.parent.mkdir(parents=True)
     bad.write_bytes(b"PAR1 this is not parquet")
 
-    with pytest.raises(DiscoveryError) as info:
-        scan_lake(lake_source, lake)
+    error = failed(lake_source, lake, found=["planes"])
 
-    message = str(info.value)
-    assert "\n" not in message
-    assert str(bad) in message
-    assert "lake" in message and "parquet" in message
+    assert (error.source, error.dataset) == ("lake", "flights")
+    assert error.message.startswith(f"{bad.resolve()}: source 'lake': cannot read parquet footer (")
 
 
-def test_corrupt_json_error_names_the_file(tmp_path, lake_source):
+def test_corrupt_json_fails_its_dataset_naming_the_file(tmp_path, lake_source):
     lake = tmp_path / "lake"
     lake.mkdir()
     bad = lake / "broken.json"
     bad.write_text('{"a": 1}\n{"a": ')
+    (lake / "ok.csv").write_text("x\n1\n")
 
-    with pytest.raises(DiscoveryError) as info:
-        scan_lake(lake_source, lake)
+    error = failed(lake_source, lake, found=["ok"])
 
-    assert str(bad) in str(info.value) and "\n" not in str(info.value)
+    assert error.dataset == "broken" and str(bad.resolve()) in error.message
+
+
+def test_truncated_gzip_fails_its_dataset_naming_the_file(tmp_path, lake_source):
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    whole = gzip.compress(b"id,name\n" + b"".join(b"%d,name %d\n" % (i, i) for i in range(5_000)))
+    bad = lake / "events.csv.gz"
+    bad.write_bytes(whole[: len(whole) // 2])
+    (lake / "ok.csv").write_text("x\n1\n")
+
+    error = failed(lake_source, lake, found=["ok"])
+
+    assert error.dataset == "events"
+    assert error.message.startswith(f"{bad.resolve()}: source 'lake': cannot read csv (")
 
 
 def test_two_entries_with_one_name_are_refused(tmp_path, lake_source, write_parquet):
@@ -189,8 +217,7 @@ def test_two_entries_with_one_name_are_refused(tmp_path, lake_source, write_parq
 
 
 @pytest.mark.parametrize("entry", ["-.csv", "--- ---"])
-def test_entry_without_a_usable_name_is_a_one_line_config_error(tmp_path, lake_source, write_parquet, entry):
-    """A ConfigError is what the CLI shows as one line; a plain ValueError was a traceback."""
+def test_entry_without_a_usable_name_fails_as_itself(tmp_path, lake_source, write_parquet, entry):
     lake = tmp_path / "lake"
     write_parquet(lake / "keep.parquet")
     if entry.endswith(".csv"):
@@ -198,23 +225,24 @@ def test_entry_without_a_usable_name_is_a_one_line_config_error(tmp_path, lake_s
     else:
         write_parquet(lake / entry / "part-0.parquet")
 
-    with pytest.raises(DiscoveryError) as info:
-        scan_lake(lake_source, lake)
+    error = failed(lake_source, lake, found=["keep"])
 
-    assert isinstance(info.value, ConfigError)
-    message = str(info.value)
-    assert "\n" not in message
-    assert str((lake / entry).resolve()) in message
-    assert "source 'lake'" in message and "cannot derive a dataset name" in message
+    assert error.dataset == entry
+    assert error.message == (
+        f"{(lake / entry).resolve()}: source 'lake': cannot derive a dataset name from"
+        f" {entry.removesuffix('.csv')!r} (no letters or digits)"
+    )
 
 
-def test_mixed_file_types_in_one_directory_are_refused(tmp_path, lake_source, write_parquet):
+def test_mixed_file_types_in_one_directory_fail_that_dataset(tmp_path, lake_source, write_parquet):
     lake = tmp_path / "lake"
     write_parquet(lake / "mixed" / "a.parquet")
     (lake / "mixed" / "b.csv").write_text("x\n1\n")
+    write_parquet(lake / "keep.parquet")
 
-    with pytest.raises(DiscoveryError, match="mixes file types"):
-        scan_lake(lake_source, lake)
+    error = failed(lake_source, lake, found=["keep"])
+
+    assert error.dataset == "mixed" and "mixes file types ['.csv', '.parquet']" in error.message
 
 
 def test_missing_lake_directory(tmp_path, lake_source):
@@ -226,7 +254,7 @@ def test_lake_files_are_not_modified(tmp_path, lake_source, write_parquet):
     path = write_parquet(tmp_path / "lake" / "t.parquet", mtime=1_600_000_000)
     before = path.read_bytes(), os.stat(path).st_mtime
 
-    scan_lake(lake_source, tmp_path / "lake")
+    lake_records(lake_source, tmp_path / "lake")
 
     assert (path.read_bytes(), os.stat(path).st_mtime) == before
 
@@ -240,7 +268,7 @@ def test_gzipped_text_files_record_their_compression(tmp_path, lake_source):
     (lake / "events" / "_SUCCESS").touch()
     (lake / "backup.gz").write_bytes(gzip.compress(b"x"))  # no data suffix inside: skipped
 
-    airports, events = scan_lake(lake_source, lake)
+    airports, events = lake_records(lake_source, lake)
 
     assert (airports.dataset_name, airports.format, airports.compression) == ("airports", "csv", "gzip")
     assert airports.record_count == 2 and types(airports) == {"faa": "VARCHAR", "lat": "DOUBLE"}
@@ -249,18 +277,18 @@ def test_gzipped_text_files_record_their_compression(tmp_path, lake_source):
     assert (events.record_count, events.file_count) == (4, 2)
 
 
-def test_ragged_csv_is_refused_naming_the_line(tmp_path, lake_source):
+def test_ragged_csv_fails_its_dataset_naming_the_line(tmp_path, lake_source):
     """DuckDB's sniffer used to read this as one VARCHAR column named 'a,b' with 3 rows."""
     lake = tmp_path / "lake"
     lake.mkdir()
     bad = lake / "ragged.csv"
     bad.write_text("a,b\n1,2\n3,4,5\n6,7\n")
 
-    with pytest.raises(DiscoveryError) as info:
-        scan_lake(lake_source, lake)
+    error = failed(lake_source, lake, found=[])
 
-    assert str(info.value) == (
-        f"{bad.resolve()}: source 'lake': ragged CSV: line 3 has 3 fields, the header has 2 (delimiter ',')"
+    assert (error.dataset, error.message) == (
+        "ragged",
+        f"{bad.resolve()}: source 'lake': ragged CSV: line 3 has 3 fields, the header has 2 (delimiter ',')",
     )
 
 
@@ -269,21 +297,20 @@ def test_csv_with_a_title_above_the_header_is_read_below_it(tmp_path, lake_sourc
     lake.mkdir()
     (lake / "report.csv").write_text("Monthly report\n\ncarrier,flights\nUA,3\nAA,4\n")
 
-    (record,) = scan_lake(lake_source, lake)
+    (record,) = lake_records(lake_source, lake)
 
     assert record.record_count == 2 and types(record) == {"carrier": "VARCHAR", "flights": "BIGINT"}
 
 
-def test_empty_file_is_refused_naming_it(tmp_path, lake_source, write_parquet):
+def test_empty_file_fails_its_dataset_naming_it(tmp_path, lake_source, write_parquet):
     lake = tmp_path / "lake"
     write_parquet(lake / "keep.parquet")
     empty = lake / "empty.json"
     empty.touch()
 
-    with pytest.raises(DiscoveryError) as info:
-        scan_lake(lake_source, lake)
+    error = failed(lake_source, lake, found=["keep"])
 
-    assert str(info.value) == f"{empty.resolve()}: source 'lake': file is empty"
+    assert (error.dataset, error.message) == ("empty", f"{empty.resolve()}: source 'lake': file is empty")
 
 
 # Arrow types as pyarrow writes them to parquet, with a value each.
@@ -337,7 +364,7 @@ def test_parquet_scan_describes_only_what_the_footer_cannot_type(tmp_path, lake_
     write_parquet(lake / "flat.parquet")
     pq.write_table(pa.table({"tags": pa.array([["a"]], pa.list_(pa.string()))}), lake / "nested.parquet")
 
-    found = by_name(scan_lake(lake_source, lake))
+    found = by_name(lake_records(lake_source, lake))
 
     assert types(found["flat"]) == {
         "id": "INTEGER", "amount": "BIGINT", "label": "VARCHAR", "at": "TIMESTAMP WITH TIME ZONE"

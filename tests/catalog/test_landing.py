@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gzip
 import json
 import os
 from datetime import UTC, datetime
@@ -13,7 +14,7 @@ import pytest
 from datacrew_resources.catalog.discover import discover
 from datacrew_resources.catalog.errors import DiscoveryError
 from datacrew_resources.catalog.landing import scan_landing_zone
-from datacrew_resources.catalog.store import CatalogStore
+from datacrew_resources.catalog.store import CatalogStore, ScanError
 from datacrew_resources.config import ConfigError, Home, PlatformConfig, SourceConfig, SourceType
 
 T0 = 1_790_000_000  # a batch file's mtime, seconds
@@ -39,6 +40,22 @@ def events(first_id: int, count: int, *, minute: int, **extra) -> list[dict]:
     ]
 
 
+def streams(source, root, previous):
+    """The zone's records, once it is clear that every stream was read."""
+    records, errors = scan_landing_zone(source, root, previous)
+    assert errors == []
+    return records
+
+
+def failed(source, root, previous, *, found: list[str]) -> ScanError:
+    """The one stream of the zone that could not be read; `found` are the streams that were."""
+    records, errors = scan_landing_zone(source, root, previous)
+    assert [r.dataset_name for r in records] == found
+    (error,) = errors
+    assert "\n" not in error.message
+    return error
+
+
 def shape(record) -> list[tuple[str, str, bool]]:
     return [(c.name, c.type, c.nullable) for c in record.columns]
 
@@ -58,7 +75,7 @@ def zone(tmp_path) -> Path:
 
 
 def test_each_stream_directory_is_one_dataset_with_count_schema_freshness_and_position(zone):
-    (record,) = scan_landing_zone(zone_source(event_time="ts", sample_batches=2), zone, {})
+    (record,) = streams(zone_source(event_time="ts", sample_batches=2), zone, {})
 
     stream = zone.resolve() / "Events"
     assert (record.source, record.dataset_name) == ("zone", "events")
@@ -87,7 +104,7 @@ def test_without_event_time_freshness_is_the_newest_batch_mtime(zone):
     newest = zone / "Events" / "2026" / "11" / "24" / "batch-000001.jsonl"
     os.utime(newest, (T0 + 500, T0 + 500))  # rewritten last, though first by name
 
-    (record,) = scan_landing_zone(zone_source(), zone, {})
+    (record,) = streams(zone_source(), zone, {})
 
     assert record.last_updated == datetime.fromtimestamp(T0 + 500, tz=UTC)
     assert record.stream_position.last_event_time is None
@@ -102,7 +119,7 @@ def test_parquet_batches_with_hive_directories(tmp_path):
         at = [datetime(2026, 11, day, 12, i, tzinfo=UTC) for i in range(rows)]
         pq.write_table(pa.table({"user": pa.array(range(rows), pa.int32()), "at": pa.array(at, pa.timestamp("ms", tz="UTC"))}), path)
 
-    (record,) = scan_landing_zone(zone_source(event_time="at"), tmp_path / "zone", {})
+    (record,) = streams(zone_source(event_time="at"), tmp_path / "zone", {})
 
     assert (record.dataset_name, record.format, record.partition_keys) == ("clicks", "parquet", ["day"])
     assert record.record_count == 8
@@ -113,7 +130,7 @@ def test_parquet_batches_with_hive_directories(tmp_path):
 
 def test_rescan_reads_only_new_batches(zone):
     source = zone_source(event_time="ts", sample_batches=2)
-    (first,) = scan_landing_zone(source, zone, {})
+    (first,) = streams(source, zone, {})
     stream = zone / "Events" / "2026" / "11" / "24"
     # Garble the oldest batch, outside the sample, keeping its size and mtime: reading it would fail.
     oldest = stream / "batch-000001.jsonl"
@@ -121,7 +138,7 @@ def test_rescan_reads_only_new_batches(zone):
     os.utime(oldest, (T0, T0))
     batch(zone / "Events", "2026/11/25/batch-000004.jsonl", events(10, 5, minute=9), mtime=T0 + 180)
 
-    (second,) = scan_landing_zone(source, zone, {"events": first})
+    (second,) = streams(source, zone, {"events": first})
 
     assert second.record_count == 9 + 5
     assert second.file_count == 4
@@ -133,13 +150,13 @@ def test_rescan_reads_only_new_batches(zone):
 
 def test_rescan_without_new_batches_reads_nothing(zone):
     source = zone_source(event_time="ts")
-    (first,) = scan_landing_zone(source, zone, {})
+    (first,) = streams(source, zone, {})
     for path in (zone / "Events").rglob("batch-*.jsonl"):
         stat = path.stat()
         path.write_bytes(b"#" * stat.st_size)
         os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
 
-    (second,) = scan_landing_zone(source, zone, {"events": first})
+    (second,) = streams(source, zone, {"events": first})
 
     assert second == first
 
@@ -147,7 +164,7 @@ def test_rescan_without_new_batches_reads_nothing(zone):
 @pytest.mark.parametrize("change", ["delete_oldest", "append_to_last", "late_batch"])
 def test_rescan_starts_over_when_the_position_no_longer_holds(zone, change):
     source = zone_source(event_time="ts")
-    (first,) = scan_landing_zone(source, zone, {})
+    (first,) = streams(source, zone, {})
     stream = zone / "Events" / "2026" / "11" / "24"
     expected = 9
     if change == "delete_oldest":
@@ -161,22 +178,21 @@ def test_rescan_starts_over_when_the_position_no_longer_holds(zone, change):
         batch(zone / "Events", "2026/11/24/batch-000002a.jsonl", events(20, 6, minute=4), mtime=T0 + 300)
         expected = 15
 
-    (second,) = scan_landing_zone(source, zone, {"events": first})
+    (second,) = streams(source, zone, {"events": first})
 
     assert second.record_count == expected
     assert second.stream_position.items == second.file_count
 
 
 def test_changing_the_event_time_option_reads_the_stream_again(zone):
-    (first,) = scan_landing_zone(zone_source(event_time="ts"), zone, {})
+    (first,) = streams(zone_source(event_time="ts"), zone, {})
     oldest = zone / "Events" / "2026" / "11" / "24" / "batch-000001.jsonl"
     oldest.write_bytes(b"#" * oldest.stat().st_size)
     os.utime(oldest, (T0, T0))
 
-    assert scan_landing_zone(zone_source(event_time="ts"), zone, {"events": first}) == [first]
-    with pytest.raises(DiscoveryError) as info:
-        scan_landing_zone(zone_source(), zone, {"events": first})
-    assert str(oldest.resolve()) in str(info.value)
+    assert streams(zone_source(event_time="ts"), zone, {"events": first}) == [first]
+    error = failed(zone_source(), zone, {"events": first}, found=[])
+    assert error.dataset == "events" and str(oldest.resolve()) in error.message
 
 
 def test_discover_keeps_the_position_in_the_catalog_and_resumes_from_it(tmp_path, zone):
@@ -194,7 +210,7 @@ def test_discover_keeps_the_position_in_the_catalog_and_resumes_from_it(tmp_path
     new = batch(zone / "Events", "2026/11/25/batch-000004.jsonl", events(10, 2, minute=9), mtime=T0 + 180)
     (lake / "broken.json").write_text('{"a": ')
     [error] = discover(home, config).errors
-    assert (error.source, error.dataset) == ("lake", None)
+    assert (error.source, error.dataset) == ("lake", "broken")
     assert store.get("zone/events").stream_position.items == 4  # a bad lake no longer holds the zone back
 
     (lake / "broken.json").unlink()
@@ -209,42 +225,69 @@ def test_discover_keeps_the_position_in_the_catalog_and_resumes_from_it(tmp_path
 @pytest.mark.parametrize(
     ("options", "field", "problem"),
     [
-        ({"event_time": "when"}, "sources.zone.options.event_time: 'when'",
-         "stream 'events' has no such column (columns: id, ts, amount, legacy)"),
-        ({"event_time": "id"}, "sources.zone.options.event_time: 'id'",
-         "stream 'events': column is BIGINT, not a timestamp or date"),
         ({"event_tme": "ts"}, "sources.zone.options.event_tme: 'ts'", "Extra inputs are not permitted"),
         ({"sample_batches": 0}, "sources.zone.options.sample_batches: 0", "Input should be greater than or equal to 1"),
     ],
 )
-def test_bad_options_name_the_option(zone, options, field, problem):
+def test_bad_options_fail_the_source_naming_the_option(zone, options, field, problem):
     with pytest.raises(ConfigError) as info:
         scan_landing_zone(zone_source(**options), zone, {})
 
     assert str(info.value) == f"datacrew.yaml: {field}: {problem}"
 
 
-def test_bad_batches_fail_with_one_line_naming_the_file(zone):
+@pytest.mark.parametrize(
+    ("column", "problem"),
+    [
+        ("when", "stream 'events' has no such column (columns: id, ts, amount, legacy)"),
+        ("id", "stream 'events': column is BIGINT, not a timestamp or date"),
+    ],
+)
+def test_an_event_time_column_a_stream_lacks_fails_that_stream(zone, column, problem):
+    at = "2026-11-24T10:00:00Z"
+    batch(zone / "Clicks", "batch-000001.jsonl", [{"id": at, "when": at}], mtime=T0)  # both are times here
+
+    error = failed(zone_source(event_time=column), zone, {}, found=["clicks"])
+
+    assert (error.dataset, error.message) == (
+        "events", f"datacrew.yaml: sources.zone.options.event_time: {column!r}: {problem}"
+    )
+
+
+def test_bad_batches_fail_their_stream_with_one_line_naming_the_file(zone):
     stream = zone / "Events" / "2026" / "11" / "24"
+    batch(zone / "Clicks", "batch-000001.jsonl", [{"id": 1}], mtime=T0)
     empty = stream / "batch-000004.jsonl"
     empty.touch()
 
-    with pytest.raises(DiscoveryError) as info:
-        scan_landing_zone(zone_source(), zone, {})
-    assert str(info.value) == f"{empty.resolve()}: source 'zone': file is empty"
+    error = failed(zone_source(), zone, {}, found=["clicks"])
+    assert (error.dataset, error.message) == ("events", f"{empty.resolve()}: source 'zone': file is empty")
 
     empty.write_text('{"id": 1, "ts": ')
-    with pytest.raises(DiscoveryError) as info:
-        scan_landing_zone(zone_source(), zone, {})
-    message = str(info.value)
-    assert "\n" not in message and f'Malformed JSON in file "{empty.resolve()}"' in message
+    error = failed(zone_source(), zone, {}, found=["clicks"])
+    assert f'Malformed JSON in file "{empty.resolve()}"' in error.message
 
 
-def test_mixed_batch_formats_in_one_stream_are_refused(zone):
+
+def test_a_truncated_gzip_batch_fails_its_stream(zone):
+    whole = gzip.compress("".join(json.dumps(e) + "\n" for e in events(1, 5_000, minute=5)).encode())
+    truncated = zone / "Archive" / "batch-000001.jsonl.gz"
+    truncated.parent.mkdir()
+    truncated.write_bytes(whole[: len(whole) // 2])
+
+    error = failed(zone_source(), zone, {}, found=["events"])
+
+    assert error.dataset == "archive"
+    assert error.message.startswith(f"{truncated.parent.resolve()}/**/*.jsonl.gz: source 'zone': cannot read json (")
+    assert error.message.endswith(f"end of GZIP stream: {truncated.resolve()})")
+
+
+def test_mixed_batch_formats_in_one_stream_fail_that_stream(zone):
     (zone / "Events" / "2026" / "11" / "24" / "batch-000004.csv").write_text("id\n1\n")
 
-    with pytest.raises(DiscoveryError, match=r"directory mixes file types \['.csv', '.jsonl'\]"):
-        scan_landing_zone(zone_source(), zone, {})
+    error = failed(zone_source(), zone, {}, found=[])
+
+    assert error.dataset == "events" and "directory mixes file types ['.csv', '.jsonl']" in error.message
 
 
 def test_missing_landing_zone(tmp_path):
@@ -261,6 +304,6 @@ def test_event_times_without_zone_are_utc(tmp_path):
             [str(stream / "batch-1.parquet")],
         )
 
-    (record,) = scan_landing_zone(zone_source(event_time="placed_at"), tmp_path / "zone", {})
+    (record,) = streams(zone_source(event_time="placed_at"), tmp_path / "zone", {})
 
     assert record.last_updated == datetime(2026, 11, 24, 23, 30, tzinfo=UTC)

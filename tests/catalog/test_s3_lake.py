@@ -113,7 +113,9 @@ def upload(s3: S3, lake: Path, prefix: str = "raw", acl: str = "private") -> Non
 
 def test_s3_lake_reads_like_the_local_lake(s3, local_lake, footer_reads):
     upload(s3, local_lake)
-    local = {r.dataset_name: r for r in scan_lake(source(s3), local_lake)}
+    records, errors = scan_lake(source(s3), local_lake)
+    assert errors == []
+    local = {r.dataset_name: r for r in records}
 
     found = scan(s3)
 

@@ -79,7 +79,7 @@ def test_discover_text_output_has_one_line_per_dataset(home, capsys):
     assert lines[2].split()[1:4] == ["5", "rows", "2"]
 
 
-def test_bad_share_file_is_one_error_line_the_stream_is_written_and_exit_3(home, capsys):
+def test_bad_share_file_is_one_error_line_the_rest_is_written_and_exit_3(home, capsys):
     _cli(capsys, "discover", "--home", str(home.root))
     share_before = [r for r in CatalogStore(home.catalog_path).all() if r.source == "share"]
     bad = home.root / "share" / "Legacy Exports" / "Broken.xlsx"
@@ -90,10 +90,12 @@ def test_bad_share_file_is_one_error_line_the_stream_is_written_and_exit_3(home,
     assert (code, err) == (3, "")
     payload = json.loads(out)
     assert payload["errors"] == [{
-        "source": "share", "dataset": None,
+        "source": "share", "dataset": "legacy_exports_broken",
         "message": f"{bad}: source 'share': cannot read xlsx (BadZipFile: File is not a zip file)",
     }]
-    assert [d["asset_key"] for d in payload["datasets"]] == ["clicks/web"]
+    assert [d["asset_key"] for d in payload["datasets"]] == [
+        "share/legacy_exports_carriers", "share/planes_seats", "clicks/web"
+    ]
     assert [r for r in CatalogStore(home.catalog_path).all() if r.source == "share"] == share_before
 
 

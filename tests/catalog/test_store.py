@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from datacrew_resources.catalog.models import ColumnInfo, DatasetRecord
-from datacrew_resources.catalog.store import CatalogStore, schema_hash
+from datacrew_resources.catalog.store import CatalogStore, schema_change, schema_hash
 from datacrew_resources.config import SourceType
 
 
@@ -87,9 +87,73 @@ def test_scan_history_tracks_counts_and_schema(store):
     assert history[0].scanned_at.tzinfo is not None
 
 
+def test_history_keeps_every_schema_and_what_changed(store):
+    first = record("lake", "flights", 10)
+    retyped = record("lake", "flights", 12, column_type="INTEGER")
+    grown = retyped.model_copy(update={
+        "columns": [ColumnInfo(name="id", type="INTEGER"), ColumnInfo(name="carrier", type="VARCHAR")],
+        "record_count": 13,
+    })
+    for version in (first, first.model_copy(update={"record_count": 11}), retyped, grown):
+        store.replace_sources({"lake": [version]})
+
+    history = store.history("lake/flights")
+
+    assert [h.record_count for h in history] == [10, 11, 12, 13]
+    assert [h.columns for h in history] == [
+        [("id", "BIGINT", False), ("year", "BIGINT", True)],
+        [("id", "BIGINT", False), ("year", "BIGINT", True)],
+        [("id", "INTEGER", False), ("year", "BIGINT", True)],
+        [("id", "INTEGER", True), ("carrier", "VARCHAR", True)],
+    ]
+    # New, then the same schema: no change; then each drift, never overwritten by the next.
+    assert [h.schema_change for h in history] == [
+        None,
+        None,
+        {"added": [], "removed": [], "retyped": [{"column": "id", "from": "BIGINT", "to": "INTEGER"}],
+         "nullability": []},
+        {"added": ["carrier"], "removed": ["year"], "retyped": [],
+         "nullability": [{"column": "id", "from": False, "to": True}]},
+    ]
+
+
+def test_schema_change_of_name_type_pairs_has_no_nullability():
+    assert schema_change([["a", "BIGINT"], ["b", "VARCHAR"]], [["b", "DATE"], ["c", "BIGINT"]]) == {
+        "added": ["c"], "removed": ["a"], "retyped": [{"column": "b", "from": "VARCHAR", "to": "DATE"}],
+    }
+
+
+def test_a_catalog_written_before_schemas_were_kept_is_migrated(store):
+    """The history table as it was: rows without the schema columns, which the store adds."""
+    current = record("lake", "flights", 10)
+    store.path.parent.mkdir(parents=True)
+    with closing(sqlite3.connect(store.path)) as con, con:
+        con.executescript(
+            "CREATE TABLE datasets (asset_key TEXT PRIMARY KEY, source TEXT NOT NULL, record TEXT NOT NULL);"
+            "CREATE TABLE scans (id INTEGER PRIMARY KEY AUTOINCREMENT, asset_key TEXT NOT NULL,"
+            " scanned_at TEXT NOT NULL, record_count INTEGER NOT NULL, schema_hash TEXT NOT NULL);"
+        )
+        con.execute("INSERT INTO datasets VALUES (?, ?, ?)", ("lake/flights", "lake", current.model_dump_json()))
+        con.executemany(
+            "INSERT INTO scans (asset_key, scanned_at, record_count, schema_hash) VALUES (?, ?, ?, ?)",
+            [("lake/flights", "2024-05-01T00:00:00+00:00", 8, "0123456789abcdef"),
+             ("lake/flights", "2024-05-02T00:00:00+00:00", 10, schema_hash(current))],
+        )
+
+    old, latest = store.history("lake/flights")
+    store.replace_sources({"lake": [record("lake", "flights", 12, column_type="VARCHAR")]})
+
+    assert (old.columns, old.schema_change) == (None, None)
+    assert latest.columns == [("id", "BIGINT", False), ("year", "BIGINT", True)]  # the current record's
+    newest = store.history("lake/flights")[-1]
+    assert newest.schema_change["retyped"] == [{"column": "id", "from": "BIGINT", "to": "VARCHAR"}]
+    assert store.get("lake/flights").record_count == 12
+
+
 def test_reading_a_missing_store_creates_nothing(store):
     assert store.all() == []
     assert store.get("lake/flights") is None
+    assert store.history("lake/flights") == []
     assert not store.path.exists()
 
 

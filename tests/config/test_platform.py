@@ -12,7 +12,7 @@ def test_demo_config_loads_with_tutorial_defaults(tmp_path):
     home = Home(tmp_path)
     install_templates(home)
     config = home.load_config()
-    assert [s.name for s in config.sources] == ["lake", "warehouse", "share"]
+    assert [s.name for s in config.sources] == ["lake", "warehouse", "share", "landing"]
     assert config.quality.completeness == 0.95 and config.quality.consistency == 0.98 and config.quality.accuracy == 0.97
     assert config.slas.max_latency_seconds == 300 and config.slas.max_error_rate == 0.001
     assert config.slas.min_throughput_rows_per_second == 10_000 / 3600 and config.slas.freshness_hours is None

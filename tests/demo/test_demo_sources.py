@@ -16,6 +16,7 @@ from datacrew_resources.demo_home import install_templates
 from datacrew_resources.demo.sources import (
     AIRLINES_ROWS,
     AIRPORTS_ROWS,
+    FLIGHT_EVENTS_ROWS,
     FLIGHTS_ROWS,
     MARKER,
     PLANES_ROWS,
@@ -68,6 +69,11 @@ def test_every_file_exists_and_nothing_temporary_is_left(built):
     assert (lake / "airports.json").is_file()
     assert sources.warehouse.is_file()
     assert [p.name for p in sources.share.iterdir()] == ["delay_reports.csv"]
+    batches = sorted(p.relative_to(sources.landing).as_posix() for p in sources.landing.rglob("*") if p.is_file())
+    assert batches[0] == "flight_events/2013/01/01/batch-000001.jsonl"
+    # Numbered in delivery order, which path order follows; the last departures land after midnight UTC.
+    assert [b.rsplit("batch-", 1)[1] for b in batches] == [f"{n:06d}.jsonl" for n in range(1, len(batches) + 1)]
+    assert {b.rsplit("/", 1)[0] for b in batches} == {"flight_events/2013/01/01", "flight_events/2013/01/02"}
     assert (sources.root / MARKER).is_file()
     assert not [p for p in root.iterdir() if p.name.startswith(".sources-")]
     assert not list(sources.root.rglob("*.csv.zip")) and not (sources.root / "_extract").exists()
@@ -89,9 +95,36 @@ def test_airports_json_is_newline_delimited(built):
     assert first_line.startswith("{") and first_line.endswith("}")
 
 
-def test_discovery_finds_the_six_datasets_with_their_row_counts(report):
+def test_discovery_finds_the_seven_datasets_of_every_embedded_kind_with_their_row_counts(report):
     assert {r.key_string: r.record_count for r in report.records} == ROW_COUNTS
-    assert [(s.name, s.datasets) for s in report.sources] == [("lake", 3), ("warehouse", 2), ("share", 1)]
+    assert [(s.name, s.type.value, s.datasets) for s in report.sources] == [
+        ("lake", "data_lake", 3), ("warehouse", "data_warehouse", 2), ("share", "file_systems", 1),
+        ("landing", "streaming", 1),
+    ]
+    assert report.errors == []
+
+
+def test_flight_events_stream(built, report):
+    _, sources = built
+    events = next(r for r in report.records if r.key_string == "landing/flight_events")
+    assert (events.format, events.source_type.value) == ("json", "streaming")
+    assert [(c.name, c.type) for c in events.columns] == [
+        ("event_id", "BIGINT"), ("event_time", "TIMESTAMP WITH TIME ZONE"), ("event_type", "VARCHAR"),
+        ("carrier", "VARCHAR"), ("flight", "BIGINT"), ("tailnum", "VARCHAR"), ("origin", "VARCHAR"),
+        ("dest", "VARCHAR"), ("dep_delay", "DOUBLE"),
+    ]
+    batches = sorted((sources.landing / "flight_events").rglob("*.jsonl"))
+    position = events.stream_position
+    last = batches[-1].relative_to(sources.landing / "flight_events").as_posix()
+    assert (position.items, position.last) == (len(batches), last)
+    with duckdb.connect() as con:
+        rows = con.execute(
+            "SELECT count(DISTINCT event_id), max(event_time::TIMESTAMPTZ), count(*) FILTER (event_type = 'cancelled')"
+            " FROM read_json(?)", [events.location],
+        ).fetchall()[0]
+    assert rows[0] == FLIGHT_EVENTS_ROWS
+    assert events.last_updated == rows[1] and position.last_event_time == rows[1]
+    assert rows[2] == 4  # flights of 1 January 2013 without a departure time
 
 
 def test_discovered_schemas(report):

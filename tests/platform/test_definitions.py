@@ -23,7 +23,8 @@ DATASET_CHECKS_BY_KEY = {
 }
 
 DISCOVERED = [
-    "lake/airports", "lake/flights", "lake/planes", "share/delay_reports", "warehouse/airlines", "warehouse/weather",
+    "landing/flight_events", "lake/airports", "lake/flights", "lake/planes", "share/delay_reports",
+    "warehouse/airlines", "warehouse/weather",
 ]
 WORKSPACE = Path(__file__).parents[2] / "workspace.yaml"
 TRANSFORMED = [
@@ -86,7 +87,7 @@ def test_transformations_depend_on_their_sources(home):
 def test_definitions_come_from_the_catalog_not_the_sources(home):
     shutil.rmtree(home.root / "sources", ignore_errors=True)
     (home.root / "sources").unlink(missing_ok=True)
-    assert len(_specs(build_definitions(home))) == 13
+    assert len(_specs(build_definitions(home))) == len(DISCOVERED + TRANSFORMED)
 
 
 def test_loading_definitions_does_not_import_crewai(home):

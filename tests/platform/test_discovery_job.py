@@ -53,7 +53,7 @@ def test_job_without_run_config_discovers_every_source(home: Home) -> None:
 
     assert result.success
     assert [r.key_string for r in CatalogStore(home.catalog_path).all()] == expected
-    assert sorted(result.output_for_node("discover")) == ["lake", "share", "warehouse"]
+    assert sorted(result.output_for_node("discover")) == ["lake", "landing", "share", "warehouse"]
 
 
 def test_job_with_an_unknown_source_fails_and_keeps_the_catalog(home: Home) -> None:
@@ -68,7 +68,7 @@ def test_job_with_an_unknown_source_fails_and_keeps_the_catalog(home: Home) -> N
 
     assert not result.success
     failure = result.failure_data_for_node("discover").error
-    assert "sources: 'nowhere': no such source (known: lake, warehouse, share)" in failure.message
+    assert "sources: 'nowhere': no such source (known: lake, warehouse, share, landing)" in failure.message
     assert CatalogStore(home.catalog_path).all() == before
 
 

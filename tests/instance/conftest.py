@@ -1,0 +1,54 @@
+"""Homes and PostgreSQL databases for the instance tests: each test gets its own, dropped after."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import yaml
+from psycopg import sql
+
+from datacrew_resources.config import Home
+from datacrew_resources.demo import build_demo_sources
+from datacrew_resources.demo_home import install_templates
+
+
+@pytest.fixture
+def postgres_database(postgres_server: str) -> Iterator[str]:
+    """The URL of a fresh database (Dagster's storage wants one of its own), dropped afterwards
+    even while a daemon's connections linger (FORCE)."""
+    name = f"dc_instance_{uuid.uuid4().hex}"
+    with psycopg.connect(postgres_server, autocommit=True) as con:
+        con.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    base, _, query = postgres_server.partition("?")
+    yield f"{base.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
+    with psycopg.connect(postgres_server, autocommit=True) as con:
+        con.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def demo_sources(tmp_path_factory) -> Path:
+    """The demo's source files, built once and linked into each home (read-only to us)."""
+    root = tmp_path_factory.mktemp("demo-sources")
+    build_demo_sources(root)
+    return root / "sources"
+
+
+@pytest.fixture
+def demo_home(tmp_path, demo_sources, monkeypatch) -> Home:
+    """The demo's datacrew.yaml and specs under tmp_path, with its own DAGSTER_HOME."""
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    home = Home(tmp_path)
+    install_templates(home)
+    (tmp_path / "sources").symlink_to(demo_sources, target_is_directory=True)
+    return home
+
+
+def set_section(home: Home, name: str, value: object) -> None:
+    """Rewrite one top-level section of datacrew.yaml."""
+    data = yaml.safe_load(home.config_path.read_text())
+    data[name] = value
+    home.config_path.write_text(yaml.safe_dump(data, sort_keys=False))
