@@ -9,6 +9,7 @@ import socket
 import tempfile
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -16,6 +17,7 @@ from psycopg import sql
 
 from datacrew_resources.config.errors import first_line
 from datacrew_resources.delegation.backend import redact
+from datacrew_resources.demo import build_demo_sources
 from datacrew_resources.environment import quiet_environment
 
 # Before any test imports crewai: it writes ~/.config/crewai and
@@ -80,3 +82,11 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
         con.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
 
 
+
+
+@pytest.fixture(scope="session")
+def demo_sources(tmp_path_factory) -> Path:
+    """The demo's source files, built once per session and linked into homes (read-only to tests)."""
+    root = tmp_path_factory.mktemp("demo-sources")
+    build_demo_sources(root)
+    return root / "sources"

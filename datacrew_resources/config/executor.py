@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from .validators import env_name
+from .validators import env_alternative
 
 BROKER_SCHEMES = ("amqp", "amqps", "pyamqp", "redis", "rediss", "sqs")
 QUEUE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -46,13 +46,7 @@ class ExecutorConfig(BaseModel):
             raise ValueError(f"must be a broker URL ({', '.join(s + '://' for s in BROKER_SCHEMES)})")
         return value
 
-    @field_validator("broker_env")
-    @classmethod
-    def _one_broker(cls, value: str | None, info: ValidationInfo) -> str | None:
-        env_name(value)
-        if value is not None and info.data.get("broker") is not None:
-            raise ValueError("give broker or broker_env, not both")
-        return value
+    _one_broker = field_validator("broker_env")(env_alternative("broker"))
 
     @field_validator("backend")
     @classmethod

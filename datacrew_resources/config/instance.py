@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from .validators import env_name
+from .validators import env_alternative
 
 POSTGRES_SCHEMES = ("postgresql", "postgres")
 # Dagster's storage goes through SQLAlchemy, which may also name the driver.
@@ -47,13 +47,7 @@ class InstanceConfig(BaseModel):
     def _storage_url(cls, value: str | None) -> str | None:
         return postgres_url(value, DAGSTER_POSTGRES_SCHEMES)
 
-    @field_validator("storage_url_env")
-    @classmethod
-    def _one_storage(cls, value: str | None, info: ValidationInfo) -> str | None:
-        env_name(value)
-        if value is not None and info.data.get("storage_url") is not None:
-            raise ValueError("give storage_url or storage_url_env, not both")
-        return value
+    _one_storage = field_validator("storage_url_env")(env_alternative("storage_url"))
 
     @field_validator("max_concurrent_runs")
     @classmethod

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
+from pydantic import ValidationInfo
+
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -20,6 +22,22 @@ def env_name(value: str | None) -> str | None:
     if value is not None and not ENV_NAME.fullmatch(value):
         raise ValueError("must be an environment variable name (letters, digits and _, not starting with a digit)")
     return value
+
+
+def env_alternative(direct: str):
+    """A validator of `<direct>_env`: a variable name, given only when `direct` itself is not.
+
+    Declare `<direct>` before `<direct>_env`: pydantic validates fields in order, and
+    `info.data` holds only those already validated.
+    """
+
+    def check(value: str | None, info: ValidationInfo) -> str | None:
+        env_name(value)
+        if value is not None and info.data.get(direct) is not None:
+            raise ValueError(f"give {direct} or {direct}_env, not both")
+        return value
+
+    return check
 
 
 def cron(value: str | None) -> str | None:

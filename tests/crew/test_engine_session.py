@@ -7,7 +7,6 @@ from pathlib import Path
 
 import duckdb
 import pytest
-import yaml
 
 from datacrew_resources.config import Home
 from datacrew_resources.config.platform import LLMConfig

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -12,7 +11,6 @@ import yaml
 from psycopg import sql
 
 from datacrew_resources.config import Home
-from datacrew_resources.demo import build_demo_sources
 from datacrew_resources.demo_home import install_templates
 
 
@@ -27,14 +25,6 @@ def postgres_database(postgres_server: str) -> Iterator[str]:
     yield f"{base.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
     with psycopg.connect(postgres_server, autocommit=True) as con:
         con.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
-@pytest.fixture(scope="session")
-def demo_sources(tmp_path_factory) -> Path:
-    """The demo's source files, built once and linked into each home (read-only to us)."""
-    root = tmp_path_factory.mktemp("demo-sources")
-    build_demo_sources(root)
-    return root / "sources"
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import dagster as dg
@@ -18,8 +17,9 @@ from datacrew_resources.config import Home
 from datacrew_resources.environment import prepare_environment
 from datacrew_resources.instance import AGENT_TAG
 
+from ..daemon_wait import wait_for
+
 REPO = Path(__file__).resolve().parents[2]
-DEADLINE_SECONDS = 300  # a hang guard for the poll loops, not a speed target
 CAPACITY = 2
 RUNS = CAPACITY + 2
 # What the queued-run daemon logs on each pass over a non-empty queue.
@@ -32,18 +32,6 @@ def config(storage_url: str) -> str:
                    {"id": "etl-architect-1", "authority": "STAGE_COORDINATOR", "capacity": 8}],
         "instance": {"storage_url": storage_url, "max_concurrent_runs": 10},
     })
-
-
-def wait_for(condition, what: str, daemon: subprocess.Popen, log: Path):
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        if daemon.poll() is not None:
-            pytest.fail(f"dagster-daemon exited ({daemon.returncode}) waiting for {what}:\n{log.read_text()[-3000:]}")
-        time.sleep(0.5)
-    pytest.fail(f"timed out waiting for {what}:\n{log.read_text()[-3000:]}")
 
 
 def statuses(instance: dg.DagsterInstance) -> dict[str, int]:
@@ -86,14 +74,14 @@ def test_runs_beyond_an_agents_capacity_stay_queued(tmp_path, postgres_database,
     try:
         with dg.DagsterInstance.get() as instance:
             held = {"STARTED": CAPACITY, "QUEUED": RUNS - CAPACITY}
-            wait_for(lambda: statuses(instance) == held, f"{held}", daemon, log)
+            wait_for(lambda: statuses(instance) == held, f"{held}", daemon, log, interval=0.5)
             # Two more passes of the queue over the waiting runs launch none of them.
             passes = log.read_text().count(QUEUE_PASS)
-            wait_for(lambda: log.read_text().count(QUEUE_PASS) >= passes + 2, "two queue passes", daemon, log)
+            wait_for(lambda: log.read_text().count(QUEUE_PASS) >= passes + 2, "two queue passes", daemon, log, interval=0.5)
             assert statuses(instance) == held
 
             release.touch()
-            wait_for(lambda: statuses(instance) == {"SUCCESS": RUNS}, f"{RUNS} runs to succeed", daemon, log)
+            wait_for(lambda: statuses(instance) == {"SUCCESS": RUNS}, f"{RUNS} runs to succeed", daemon, log, interval=0.5)
             records = instance.get_run_records(filters=dg.RunsFilter(job_name="held"))
     finally:
         os.killpg(daemon.pid, signal.SIGKILL)

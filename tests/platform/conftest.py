@@ -13,17 +13,8 @@ from datacrew_assets.jobs import TRANSFORM_JOB
 
 from datacrew_resources.catalog.discover import discover
 from datacrew_resources.config import Home
-from datacrew_resources.demo import build_demo_sources
 from datacrew_resources.demo_home import install_templates
 from datacrew_resources.environment import prepare_environment
-
-
-@pytest.fixture(scope="session")
-def demo_sources(tmp_path_factory) -> Path:
-    """The demo's source files, built once and copied per test (they are read-only to us)."""
-    root = tmp_path_factory.mktemp("demo-sources")
-    build_demo_sources(root)
-    return root / "sources"
 
 
 @pytest.fixture

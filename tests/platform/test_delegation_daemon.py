@@ -14,22 +14,10 @@ import pytest
 
 from datacrew_resources.delegation.service import Delegation
 
+from ..daemon_wait import wait_for
 from .delegation_helpers import edit_config, submit_coordinated
 
 REPO = Path(__file__).resolve().parents[2]
-DEADLINE_SECONDS = 300  # a hang guard for the poll loop, not a speed target
-
-
-def wait_for(condition, what: str, daemon: subprocess.Popen, log: Path):
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        if daemon.poll() is not None:
-            pytest.fail(f"dagster-daemon exited ({daemon.returncode}) waiting for {what}:\n{log.read_text()[-3000:]}")
-        time.sleep(1)
-    pytest.fail(f"timed out waiting for {what}:\n{log.read_text()[-3000:]}")
 
 
 @pytest.mark.slow
