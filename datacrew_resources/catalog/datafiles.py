@@ -117,9 +117,9 @@ def directory_files(source: SourceConfig, directory: Path) -> FileSet | None:
     """Every data file under `directory` (one suffix, one partition layout), or None if none."""
     # Only suffixes DuckDB's glob will also match: `_SUCCESS` or `.crc` files never count.
     kinds: dict[Path, FileKind] = {}
-    for path in sorted(_files_under(directory)):
+    for path in sorted(_files_under(directory), key=_parts):
         kind = file_kind(path)
-        if kind is not None and path.is_file():
+        if kind is not None:
             kinds[path] = kind
     if not kinds:
         return None
@@ -141,16 +141,30 @@ def directory_files(source: SourceConfig, directory: Path) -> FileSet | None:
 
 
 def _files_under(directory: Path) -> list[Path]:
-    """Every file name at any depth; an unreadable directory raises, where `rglob` would hide its files."""
+    """Every file at any depth, as `os.walk` finds them (symlinked directories not followed) less
+    what is no file (`Path.is_file`); an unreadable directory raises, where `rglob` would hide its
+    files. `os.scandir`'s entry types spare a `stat` per file."""
+    files: list[Path] = []
+    pending = [str(directory)]
+    while pending:
+        with os.scandir(pending.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir():
+                    if not entry.is_symlink():
+                        pending.append(entry.path)
+                elif entry.is_file():
+                    files.append(Path(entry.path))
+    return files
 
-    def refuse(error: OSError) -> None:
-        raise error
 
-    return [Path(root) / name for root, _, names in os.walk(directory, onerror=refuse) for name in names]
+def _parts(path: Path) -> tuple[str, ...]:
+    """The sort key of `Path` order, without `Path`'s comparisons."""
+    return tuple(str(path).split(os.sep))
 
 
 def _partition_keys(path: Path, directory: Path) -> list[str]:
-    return [part.split("=", 1)[0] for part in path.relative_to(directory).parts[:-1] if "=" in part]
+    relative = str(path)[len(str(directory)) + 1 :]  # `path` was found under `directory`
+    return [part.split("=", 1)[0] for part in relative.split(os.sep)[:-1] if "=" in part]
 
 
 @dataclass(frozen=True)

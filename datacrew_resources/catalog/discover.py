@@ -43,7 +43,7 @@ from .governance import connector_source, govern
 from .lake import scan_lake
 from .landing import scan_landing_zone
 from .models import DatasetRecord
-from .store import CatalogStore, ScanError
+from .store import CatalogStore, ScanError, collector_paused
 from .stream_source import public_uri
 from .warehouse import scan_warehouse
 
@@ -157,7 +157,14 @@ def discover(
     """Scan the sources (all, or those named) and replace their records in the catalog.
 
     A source or dataset that cannot be scanned keeps its previous records; see the module docstring.
+    The cyclic garbage collector is paused meanwhile (`collector_paused`: a scan builds
+    records by the thousand, and no cycles).
     """
+    with collector_paused():
+        return _discover(home, config, sources)
+
+
+def _discover(home: Home, config: PlatformConfig, sources: Iterable[str] | None) -> DiscoveryReport:
     started = time.perf_counter()
     selected = _select(config, sources)
     store = CatalogStore.for_home(home, config)

@@ -228,6 +228,8 @@ def _unchanged(record: DatasetRecord, before: DatasetRecord | None, options: Gov
     """Same data as when `before`'s findings were made, sampled the same way."""
     if before is None or before.governance is None or before.governance.pii_sample != options.pii_sample:
         return False
+    if record is before:  # kept by a connector that found its data unchanged
+        return True
     fields = ("location", "format", "table", "size_bytes", "file_count", "record_count", "last_updated")
     return all(getattr(record, f) == getattr(before, f) for f in fields) and schema_hash(record) == schema_hash(before)
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gc
 import sqlite3
 from contextlib import closing
 from datetime import UTC, datetime
@@ -7,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from datacrew_resources.catalog.models import ColumnInfo, DatasetRecord
-from datacrew_resources.catalog.store import CatalogStore, schema_change, schema_hash
+from datacrew_resources.catalog.store import CatalogStore, collector_paused, schema_change, schema_hash
 from datacrew_resources.config import SourceType
 
 
@@ -161,3 +162,30 @@ def test_store_uses_wal(store):
     store.replace_sources({"lake": [record("lake", "flights")]})
     with closing(sqlite3.connect(store.path)) as con:
         assert con.execute("PRAGMA journal_mode").fetchall()[0][0] == "wal"
+
+
+def test_records_read_back_unchanged_are_kept_as_stored(store):
+    store.replace_sources({"lake": [record("lake", "flights", 10), record("lake", "planes", 3)]})
+    kept, grown = store.all()
+    store.replace_sources({"lake": [kept, grown.model_copy(update={"record_count": 4})]})
+
+    assert [e.record_count for e in store.history("lake/flights")] == [10]  # the very record: no new row
+    assert [e.record_count for e in store.history("lake/planes")] == [3, 4]
+    assert store.get("lake/flights") == kept and store.get("lake/planes").record_count == 4
+
+
+def test_collector_paused_restores_the_state_it_found():
+    assert gc.isenabled()
+    with collector_paused():
+        assert not gc.isenabled()
+        with collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the inner pause found it off and leaves it off
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
