@@ -118,6 +118,9 @@ def stress_home(root: Path, sources: Path, runs: int, database_url: str | None) 
     data["schedules"] = []
     data["executor"] = {"kind": "in_process"}
     data["gate"] = {"interval_seconds": 1}
+    # 50 runs share two cores, so one crew run takes minutes of wall time here; the crew's
+    # time limit (120 s by default) guards a single run, not what this load measures.
+    data.setdefault("llm", {})["timeout_seconds"] = 3600
     if database_url:
         control = create_schema(database_url, "datacrew")
         data["instance"] = {"storage_url": database_url, "catalog_url": control}
