@@ -6,7 +6,7 @@ ledger, audit) all in PostgreSQL, or all in the SQLite default (`$DAGSTER_HOME/*
 together; a loop evaluates the real `delegation_gate` sensor (`build_sensor_context`
 over the instance, cursor carried) and launches every run request it returns as the
 sensor daemon does: the run created in the instance during the tick (a run key already used
-is skipped and counted), then executed at once in its own forked run-worker process (the
+is skipped and counted), then executed at once in its own spawned run-worker process (the
 demo's `airports` transformation, in_process executor). The loop keeps ticking, so the
 gate's reconciliation moves requests to running and succeeded, until every request is
 final. A request launched twice shows as two runs carrying its id.
@@ -118,9 +118,6 @@ def stress_home(root: Path, sources: Path, runs: int, database_url: str | None) 
     data["schedules"] = []
     data["executor"] = {"kind": "in_process"}
     data["gate"] = {"interval_seconds": 1}
-    # 50 runs share two cores, so one crew run takes minutes of wall time here; the crew's
-    # time limit (120 s by default) guards a single run, not what this load measures.
-    data.setdefault("llm", {})["timeout_seconds"] = 3600
     if database_url:
         control = create_schema(database_url, "datacrew")
         data["instance"] = {"storage_url": database_url, "catalog_url": control}
@@ -161,14 +158,15 @@ def first_line(error: BaseException) -> str:
 class Launcher:
     """Launches run requests the way the sensor daemon does: the run is created in the instance
     during the tick, unless a run with its run key exists (then the request is skipped), and
-    executed at once in its own process, a run worker. Workers are forked (the definitions are
-    loaded once, here), so N runs cost N forks, not N imports; threads cannot stand in for
-    them: Dagster configures `logging` per run, which deadlocks runs sharing one process.
-    Every error comes back on a queue."""
+    executed at once in its own process, a run worker, as the daemon's run launcher does.
+    Workers are spawned, not forked: a fork copies the locks other threads of this process
+    hold (a test session has many), and the children hung on them; threads cannot stand in
+    either, since Dagster configures `logging` per run, which deadlocks runs sharing one
+    process. Every error comes back on a queue."""
 
-    def __init__(self, defs: dg.Definitions, instance: dg.DagsterInstance, dagster_home: Path):
-        self.defs, self.instance, self.dagster_home = defs, instance, dagster_home
-        self.context = multiprocessing.get_context("fork")
+    def __init__(self, home: Home, defs: dg.Definitions, instance: dg.DagsterInstance):
+        self.home, self.defs, self.instance = home, defs, instance
+        self.context = multiprocessing.get_context("spawn")
         self.errors = self.context.SimpleQueue()
         self.processes: list[multiprocessing.process.BaseProcess] = []
         self.skipped = 0  # run requests whose run key was already used
@@ -181,16 +179,12 @@ class Launcher:
         job = self.defs.resolve_job_def(request.job_name)
         run = self.instance.create_run_for_job(job, tags={**request.tags, RUN_KEY_TAG: request.run_key},
                                                status=dg.DagsterRunStatus.NOT_STARTED)
-        process = self.context.Process(target=self._run, args=(job, run.run_id), name=f"run-{request.run_key}")
+        process = self.context.Process(
+            target=run_worker, args=(str(self.home.root), request.job_name, run.run_id, self.errors),
+            name=f"run-{request.run_key}",
+        )
         self.processes.append(process)
         process.start()
-
-    def _run(self, job: dg.JobDefinition, run_id: str) -> None:
-        try:
-            with dg.DagsterInstance.from_config(str(self.dagster_home)) as instance:
-                execute_run(InMemoryJob(job), instance.get_run_by_id(run_id), instance)
-        except Exception as e:  # storage errors outside a step land here
-            self.errors.put(f"run {run_id}: {type(e).__name__}: {first_line(e)}")
 
     def busy(self) -> bool:
         return any(process.is_alive() for process in self.processes)
@@ -207,6 +201,17 @@ class Launcher:
         return failures
 
 
+def run_worker(home_root: str, job_name: str, run_id: str, errors: multiprocessing.SimpleQueue) -> None:
+    """One run, in a fresh interpreter: the definitions and instance of the home, as a run worker loads them."""
+    try:
+        home = Home(Path(home_root))
+        job = build_definitions(home).resolve_job_def(job_name)
+        with dg.DagsterInstance.from_config(str(home.dagster_home)) as instance:
+            execute_run(InMemoryJob(job), instance.get_run_by_id(run_id), instance)
+    except Exception as e:  # storage errors outside a step land here
+        errors.put(f"run {run_id}: {type(e).__name__}: {first_line(e)}")
+
+
 def drive_gate(home: Home, instance: dg.DagsterInstance, ids: list[str],
                deadline: float) -> tuple[list[str], bool, int]:
     """Tick the gate sensor until every request is final and no run is in flight:
@@ -214,7 +219,7 @@ def drive_gate(home: Home, instance: dg.DagsterInstance, ids: list[str],
     defs = build_definitions(home)
     sensor = defs.resolve_sensor_def(GATE_SENSOR)
     store = Delegation(home).store
-    launcher = Launcher(defs, instance, home.dagster_home)
+    launcher = Launcher(home, defs, instance)
     failures: list[str] = []
     cursor: str | None = None
     timed_out = False

@@ -17,7 +17,9 @@ from psycopg import sql
 
 from datacrew_resources.config.errors import first_line
 from datacrew_resources.delegation.backend import redact
+from datacrew_resources.config import Home
 from datacrew_resources.demo import build_demo_sources
+from datacrew_resources.demo_home import install_templates
 from datacrew_resources.environment import quiet_environment
 
 # Before any test imports crewai: it writes ~/.config/crewai and
@@ -90,3 +92,13 @@ def demo_sources(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("demo-sources")
     build_demo_sources(root)
     return root / "sources"
+
+
+@pytest.fixture
+def demo_home(tmp_path, demo_sources, monkeypatch) -> Home:
+    """The demo's datacrew.yaml and specs under tmp_path, not yet discovered, with its own DAGSTER_HOME."""
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    home = Home(tmp_path)
+    install_templates(home)
+    (tmp_path / "sources").symlink_to(demo_sources, target_is_directory=True)
+    return home

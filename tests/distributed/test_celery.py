@@ -30,6 +30,8 @@ from datacrew_resources.config import HOME_ENV, Home
 from datacrew_resources.environment import prepare_environment
 from datacrew_resources.executors import celery_run_config
 
+from ..crew.small_home import write_flights
+
 BIN = Path(sys.executable).parent
 FLIGHTS = [
     (1, "AA", "JFK", 5.0), (2, "AA", "LGA", 25.0), (3, "UA", "EWR", -3.0),
@@ -67,11 +69,7 @@ SPECS = [
 def celery_home(root: Path, *, broker: str, queue: str) -> Home:
     """Two lake datasets with declared checks, three independent transformations, celery executor."""
     lake = root / "sources" / "lake"
-    lake.mkdir(parents=True)
-    with duckdb.connect() as con:
-        con.execute("CREATE TABLE flights (id INTEGER, carrier VARCHAR, origin VARCHAR, dep_delay DOUBLE)")
-        con.executemany("INSERT INTO flights VALUES (?, ?, ?, ?)", FLIGHTS)
-        con.execute("COPY flights TO ? (FORMAT parquet)", [str(lake / "flights.parquet")])
+    write_flights(lake, FLIGHTS)
     with (lake / "airports.csv").open("w", newline="") as f:
         csv.writer(f).writerows([("faa", "name"), *AIRPORTS])
     (root / "specs").mkdir()

@@ -11,7 +11,6 @@ import yaml
 from psycopg import sql
 
 from datacrew_resources.config import Home
-from datacrew_resources.demo_home import install_templates
 
 
 @pytest.fixture
@@ -25,16 +24,6 @@ def postgres_database(postgres_server: str) -> Iterator[str]:
     yield f"{base.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
     with psycopg.connect(postgres_server, autocommit=True) as con:
         con.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
-@pytest.fixture
-def demo_home(tmp_path, demo_sources, monkeypatch) -> Home:
-    """The demo's datacrew.yaml and specs under tmp_path, with its own DAGSTER_HOME."""
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
-    home = Home(tmp_path)
-    install_templates(home)
-    (tmp_path / "sources").symlink_to(demo_sources, target_is_directory=True)
-    return home
 
 
 def set_section(home: Home, name: str, value: object) -> None:

@@ -13,20 +13,15 @@ from datacrew_assets.jobs import TRANSFORM_JOB
 
 from datacrew_resources.catalog.discover import discover
 from datacrew_resources.config import Home
-from datacrew_resources.demo_home import install_templates
 from datacrew_resources.environment import prepare_environment
 
 
 @pytest.fixture
-def home(tmp_path, demo_sources, monkeypatch) -> Home:
-    """A discovered demo home under tmp_path, with its own Dagster instance directory."""
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
-    home = Home(tmp_path)
-    install_templates(home)
-    (tmp_path / "sources").symlink_to(demo_sources, target_is_directory=True)
-    prepare_environment(home)
-    discover(home, home.load_config())
-    return home
+def home(demo_home: Home) -> Home:
+    """The demo home (see the root conftest), prepared and discovered."""
+    prepare_environment(demo_home)
+    discover(demo_home, demo_home.load_config())
+    return demo_home
 
 
 def raw_flights(home: Home, sql: str) -> list[tuple]:
