@@ -6,7 +6,7 @@ ledger, audit) all in PostgreSQL, or all in the SQLite default (`$DAGSTER_HOME/*
 together; a loop evaluates the real `delegation_gate` sensor (`build_sensor_context`
 over the instance, cursor carried) and launches every run request it returns as the
 sensor daemon does: the run created in the instance during the tick (a run key already used
-is skipped and counted), then executed at once in its own spawned run-worker process (the
+is skipped and counted), then executed at once in its own run-worker process (the
 demo's `airports` transformation, in_process executor). The loop keeps ticking, so the
 gate's reconciliation moves requests to running and succeeded, until every request is
 final. A request launched twice shows as two runs carrying its id.
@@ -58,9 +58,12 @@ DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 REQUESTER, AGENT, TASK_TYPE, ASSET = "etl-architect-1", "etl-developer-1", "data_validation", "airports"
 FACTS = {"stage_scope": True, "data_quality_threshold": 0.95}
 RESOURCES = {"cpu": 2, "memory": 100}
+# What a run worker imports, loaded once in the fork server (none of them starts a thread).
+WORKER_PRELOAD = ["bench.stress_bench", "crewai", "datacrew_resources.crew.runner", "datacrew_resources.crew.tools"]
 MATERIALIZED = dg.AssetKey(["transformed", ASSET])
 FINAL = frozenset({SUCCEEDED, FAILED, DENIED})
 TICK_PAUSE_SECONDS = 0.5
+JOIN_GRACE_SECONDS = 30  # how long runs still going at the hang guard may take to finish
 LOCKED = "database is locked"
 
 
@@ -159,14 +162,17 @@ class Launcher:
     """Launches run requests the way the sensor daemon does: the run is created in the instance
     during the tick, unless a run with its run key exists (then the request is skipped), and
     executed at once in its own process, a run worker, as the daemon's run launcher does.
-    Workers are spawned, not forked: a fork copies the locks other threads of this process
-    hold (a test session has many), and the children hung on them; threads cannot stand in
-    either, since Dagster configures `logging` per run, which deadlocks runs sharing one
-    process. Every error comes back on a queue."""
+    Workers come from a fork server: a fresh interpreter that has imported Dagster, datacrew
+    and CrewAI once and forks a worker per run, so N runs neither import N times nor hold N
+    private copies of those modules. Forking this process instead copies the locks its other
+    threads hold (a test session has many) and the children hung on them; threads cannot
+    stand in either, since Dagster configures `logging` per run, which deadlocks runs sharing
+    one process. Every error comes back on a queue."""
 
     def __init__(self, home: Home, defs: dg.Definitions, instance: dg.DagsterInstance):
         self.home, self.defs, self.instance = home, defs, instance
-        self.context = multiprocessing.get_context("spawn")
+        self.context = multiprocessing.get_context("forkserver")
+        self.context.set_forkserver_preload(WORKER_PRELOAD)
         self.errors = self.context.SimpleQueue()
         self.processes: list[multiprocessing.process.BaseProcess] = []
         self.skipped = 0  # run requests whose run key was already used
@@ -180,7 +186,8 @@ class Launcher:
         run = self.instance.create_run_for_job(job, tags={**request.tags, RUN_KEY_TAG: request.run_key},
                                                status=dg.DagsterRunStatus.NOT_STARTED)
         process = self.context.Process(
-            target=run_worker, args=(str(self.home.root), request.job_name, run.run_id, self.errors),
+            target=run_worker,
+            args=(str(self.home.root), request.job_name, run.run_id, dict(os.environ), self.errors),
             name=f"run-{request.run_key}",
         )
         self.processes.append(process)
@@ -189,20 +196,30 @@ class Launcher:
     def busy(self) -> bool:
         return any(process.is_alive() for process in self.processes)
 
-    def join(self) -> list[str]:
-        """Wait for every run; the errors they sent, and any run process that died."""
+    def join(self, deadline: float) -> list[str]:
+        """Wait for every run until the deadline, then end the ones still running (a hung run
+        must fail the measurement, not hang it); the errors the runs sent, and every run
+        process that died or was ended."""
         failures = []
         for process in self.processes:
-            process.join()
-            if process.exitcode:
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                process.kill()
+                process.join()
+                failures.append(f"{process.name}: still running at the hang guard, killed")
+            elif process.exitcode:
                 failures.append(f"{process.name}: process exited with {process.exitcode}")
         while not self.errors.empty():
             failures.append(self.errors.get())
         return failures
 
 
-def run_worker(home_root: str, job_name: str, run_id: str, errors: multiprocessing.SimpleQueue) -> None:
-    """One run, in a fresh interpreter: the definitions and instance of the home, as a run worker loads them."""
+def run_worker(home_root: str, job_name: str, run_id: str, environment: dict[str, str],
+               errors: multiprocessing.SimpleQueue) -> None:
+    """One run in its own process: the home's definitions and instance, loaded as a run worker loads them."""
+    # A fork server's children inherit its environment from when it started, not the launcher's now.
+    os.environ.clear()
+    os.environ.update(environment)
     try:
         home = Home(Path(home_root))
         job = build_definitions(home).resolve_job_def(job_name)
@@ -242,7 +259,7 @@ def drive_gate(home: Home, instance: dg.DagsterInstance, ids: list[str],
                 break
             time.sleep(TICK_PAUSE_SECONDS)
     finally:
-        failures += launcher.join()
+        failures += launcher.join(max(deadline, time.monotonic()) + JOIN_GRACE_SECONDS)
     return failures, timed_out, launcher.skipped
 
 
