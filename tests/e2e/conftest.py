@@ -56,6 +56,10 @@ REQUESTER, AGENT, TASK_TYPE = "etl-architect-1", "etl-developer-1", "data_valida
 FACTS = {"stage_scope": True, "data_quality_threshold": 0.95}
 RESOURCES = {"cpu": 2, "memory": 100}
 SCHEDULE = "every_minute_validation"
+# A spec scheduled every minute (its own `schedule:`), run by the agent above so that the
+# defaulted requester and task type (rule 2) launch it without approval.
+SCHEDULED_SPEC = "airports"
+SPEC_SCHEDULE = f"{SCHEDULED_SPEC}_schedule"
 
 ACTIVE_RUN_STATUSES = ["QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING"]
 FINISHED = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
@@ -117,6 +121,11 @@ def _configure(home: Home) -> None:
     # The quality monitor (every five minutes by default) would add runs at random moments.
     data["datasets"]["monitor_cron"] = "0 0 1 1 *"
     home.config_path.write_text(yaml.safe_dump(data, sort_keys=False))
+    spec_path = home.root / "specs" / f"{SCHEDULED_SPEC}.yaml"
+    spec = yaml.safe_load(spec_path.read_text())
+    spec["agent"] = AGENT
+    spec["schedule"] = {"cron": "* * * * *", "priority": "high", "facts": FACTS, "resources": RESOURCES}
+    spec_path.write_text(yaml.safe_dump(spec, sort_keys=False))
 
 
 @pytest.fixture(scope="session")
@@ -199,11 +208,10 @@ def transformation_run(platform: DagsterDev, launched: Launched) -> FinishedRun:
     return FinishedRun(launched.run_id, status)
 
 
-@pytest.fixture(scope="session")
-def scheduled_request(platform: DagsterDev) -> str:
-    """The request the per-minute schedule's first tick submitted. The schedule is stopped right
-    after that tick, so it does not add a run every minute for the rest of the session."""
-    selector = schedule_selector(SCHEDULE)
+def first_submitted_request(platform: DagsterDev, name: str) -> str:
+    """The request the per-minute schedule `name`'s first tick submitted. The schedule is then
+    stopped, so it does not add a run every minute for the rest of the session."""
+    selector = schedule_selector(name)
 
     def submitted_ticks():
         state = platform.graphql(SCHEDULE_STATE, {"selector": selector})["scheduleOrError"]["scheduleState"]
@@ -213,10 +221,16 @@ def scheduled_request(platform: DagsterDev) -> str:
         return [(state["id"], t["skipReason"]) for t in reversed(state["ticks"])  # oldest first
                 if t["status"] == "SKIPPED" and t["skipReason"].startswith("submitted request ")]
 
-    state_id, reason = platform.wait_for(submitted_ticks, f"a tick of schedule {SCHEDULE}")[0]
+    state_id, reason = platform.wait_for(submitted_ticks, f"a tick of schedule {name}")[0]
     stopped = platform.graphql(STOP_SCHEDULE, {"id": state_id})["stopRunningSchedule"]
     assert stopped["scheduleState"]["status"] == "STOPPED", stopped
     return re.fullmatch(r"submitted request (\w+) \(\w+\); .*", reason).group(1)
+
+
+@pytest.fixture(scope="session")
+def scheduled_requests(platform: DagsterDev) -> dict[str, str]:
+    """By schedule (the datacrew.yaml one and the spec's), the request its first tick submitted."""
+    return {name: first_submitted_request(platform, name) for name in (SCHEDULE, SPEC_SCHEDULE)}
 
 
 def wait_until_quiet(platform: DagsterDev, e2e_home: E2EHome) -> None:

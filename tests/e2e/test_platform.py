@@ -1,5 +1,6 @@
 """The running platform through its GraphQL API: a launched job, a delegated request launched by
-the gate sensor, a scheduled tick, and the asset graph against the specs."""
+the gate sensor, scheduled ticks (of a datacrew.yaml schedule and of a spec's), and the asset
+graph against the specs."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from datacrew_assets.delegation import GATE_SENSOR, REQUEST_TAG
 from datacrew_resources.catalog.store import CatalogStore
 from datacrew_resources.delegation.service import Delegation
 
-from .conftest import AGENT, REQUESTER, TASK_TYPE, E2EHome, FinishedRun, Launched
+from .conftest import (
+    AGENT, REQUESTER, SCHEDULE, SCHEDULED_SPEC, SPEC_SCHEDULE, TASK_TYPE, E2EHome, FinishedRun, Launched,
+)
 from .dagster_dev import DagsterDev
 from .queries import (
     ASSET_NODES, SENSOR_STATE, TERMINAL, check_results, key_strings, materialized_keys, run_events, runs_tagged,
@@ -87,13 +90,28 @@ def test_gate_sensor_launches_a_submitted_request(platform, e2e_home, launched: 
     assert closed["run_id"] == run["runId"]
 
 
-def test_a_schedule_tick_submits_a_request_the_gate_launches(platform, scheduled_request: str):
-    request_id = scheduled_request
+def test_a_schedule_tick_submits_a_request_the_gate_launches(platform, scheduled_requests: dict[str, str]):
+    request_id = scheduled_requests[SCHEDULE]
     run = finished_run_of_request(platform, request_id)
     assert (run["jobName"], run["status"]) == (TASK_JOB, "SUCCESS"), f"run {run['runId']}; log {platform.log}"
     tags = {t["key"]: t["value"] for t in run["tags"]}
     assert (tags["dagster/run_key"], tags["datacrew/requester"], tags["datacrew/agent"]) == (
         request_id, REQUESTER, AGENT)
+
+
+def test_a_spec_schedule_tick_materializes_that_spec_alone(platform, e2e_home, scheduled_requests: dict[str, str]):
+    request_id = scheduled_requests[SPEC_SCHEDULE]
+    run = finished_run_of_request(platform, request_id)
+    job = f"task_scheduled_{SCHEDULED_SPEC}"
+    assert (run["jobName"], run["status"]) == (job, "SUCCESS"), f"run {run['runId']}; log {platform.log}"
+    tags = {t["key"]: t["value"] for t in run["tags"]}
+    # Requester and task type were defaulted from rule 2, the first that reaches the agent.
+    assert (tags["dagster/run_key"], tags["datacrew/requester"], tags["datacrew/agent"]) == (
+        request_id, REQUESTER, AGENT)
+    request = e2e_home.datacrew_json("requests", "show", request_id)
+    assert request["task_type"] == f"scheduled_{SCHEDULED_SPEC}"
+    spec_key = next(key for key in spec_sources(e2e_home) if key.endswith(f"/{SCHEDULED_SPEC}"))
+    assert_checked_materializations(platform, run["runId"], {spec_key})
 
 
 def test_asset_graph_upstream_and_downstream_match_the_specs(platform, e2e_home):

@@ -21,7 +21,8 @@ MATERIALIZED = '[style*="--minimal-bg: var(--color-background-green)"]'  # a nod
 
 
 @pytest.fixture(scope="module")
-def ui(platform: DagsterDev, e2e_home: E2EHome, transformation_run: FinishedRun, scheduled_request: str) -> DagsterDev:
+def ui(platform: DagsterDev, e2e_home: E2EHome, transformation_run: FinishedRun,
+       scheduled_requests: dict[str, str]) -> DagsterDev:
     """The UI once the transformations are materialized and nothing runs any more (the pages then
     show settled states), without the first-visit "Join the Dagster community" dialog (shown on
     loopback addresses; its Skip button sends this mutation)."""
