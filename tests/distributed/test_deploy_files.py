@@ -21,7 +21,9 @@ from dagster_postgres import DagsterPostgresStorage
 from datacrew_assets.definitions import build_definitions
 from datacrew_resources.catalog.postgres import PostgresOptions
 from datacrew_resources.catalog.s3_lake import S3Options
+from datacrew_resources.catalog.store import CATALOG_URL_ENV, CatalogStore, catalog_location
 from datacrew_resources.config import Home
+from datacrew_resources.delegation.backend import PostgresBackend
 from datacrew_resources.executors import celery_run_config
 from datacrew_resources.instance import AGENT_TAG, instance_settings
 
@@ -213,18 +215,24 @@ def test_the_run_queue_is_the_one_datacrew_derives_from_the_example_home(example
     assert _tag_limits(coordinator["tag_concurrency_limits"]) == {a.id: a.capacity for a in config.agents}
 
 
-def test_the_example_home_loads_into_definitions_on_celery(example_home):
+def test_the_example_home_loads_into_definitions_on_celery(example_home, postgres_url, monkeypatch):
     config = example_home.load_config()
     sources = {s.name: s for s in config.sources}
     assert sources["lake"].uri.startswith("s3://") and sources["warehouse"].uri.startswith("postgresql://")
     S3Options.model_validate(sources["lake"].options)
     PostgresOptions.model_validate(sources["warehouse"].options)
     assert config.gate.control_plane_url.startswith("postgresql://")
+    assert config.instance.catalog_url.startswith("postgresql")  # never SQLite on the shared volume
     # No secret in the file: passwords and keys come from the environment.
-    for url in (sources["warehouse"].uri, config.gate.control_plane_url):
+    for url in (sources["warehouse"].uri, config.gate.control_plane_url, config.instance.catalog_url):
         assert ":" not in url.split("//", 1)[1].split("@", 1)[0]
     assert config.executor.broker is None and config.executor.broker_env
 
+    monkeypatch.delenv(CATALOG_URL_ENV, raising=False)
+    assert catalog_location(example_home) == config.instance.catalog_url  # not state/catalog.sqlite
+    # This machine's PostgreSQL stands in for the cluster's, by the override.
+    monkeypatch.setenv(CATALOG_URL_ENV, postgres_url)
+    assert isinstance(CatalogStore.for_home(example_home).backend, PostgresBackend)
     defs = build_definitions(example_home)
     job = defs.resolve_job_def("materialize_transformations")
     assert job.executor_def.name == "celery"
