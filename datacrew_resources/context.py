@@ -103,6 +103,7 @@ def governed_engine(
     engine = build_engine(
         home, config, specs, limits=limits,
         readable=lambda key: may_read(agent.clearance, classified.get(key, "internal")),
+        reads=loaded.spec.sources,
     )
     context = _context(agent, loaded, limits, classified, run_id=run_id, task_id=task_id,
                        thresholds=thresholds(loaded.spec, config.quality))

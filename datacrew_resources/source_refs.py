@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from .catalog.models import DatasetRecord
 from .catalog.store import CatalogStore
@@ -11,6 +11,7 @@ from .config.platform import EngineConfig
 from .engine import Engine, SourceRef, outputs
 from .engine.sources import Recorded
 from .partitions import partition_glob
+from .s3_copies import with_s3_copies
 
 
 def record_source(record: DatasetRecord) -> SourceRef:
@@ -48,9 +49,12 @@ def build_engine(
     *,
     limits: EngineConfig | None = None,
     readable: Callable[[str], bool] | None = None,
+    reads: Iterable[str] = (),
 ) -> Engine:
-    """An engine over every input, or only the `readable` ones, within `limits` (default: the platform's)."""
+    """An engine over every input, or only the `readable` ones, within `limits` (default: the
+    platform's); the `s3://` inputs among `reads` are copied to local files first."""
     refs = source_refs(home, specs)
     if readable is not None:
         refs = {key: ref for key, ref in refs.items() if readable(key)}
+    refs = with_s3_copies(home, config, refs, reads)
     return Engine(refs, output_dir=home.outputs_dir, temp_dir=home.tmp_dir, config=limits or config.engine)

@@ -102,7 +102,7 @@ def scan_s3_lake(source: SourceConfig, uri: str, previous: Mapping[str, DatasetR
     parts = urlsplit(uri)
     bucket, prefix = parts.netloc, parts.path.strip("/")
     prefix = f"{prefix}/" if prefix else ""
-    endpoint = S3Endpoint(region=options.region, credentials=_credentials(source, options), url=options.endpoint_url)
+    endpoint = s3_endpoint(source, options)
     try:
         listed = list(list_objects(endpoint, bucket, prefix))
     except S3ListingError as e:
@@ -111,8 +111,13 @@ def scan_s3_lake(source: SourceConfig, uri: str, previous: Mapping[str, DatasetR
         raise source_error(source, uri, "no objects under this prefix")
     datasets = _group(source, uri, bucket, prefix, listed)
     with ThreadPoolExecutor(READ_THREADS) as pool, duckdb.connect() as con:
-        reader = _Reader(source, bucket, options, _filesystem(endpoint), pool)
+        reader = _Reader(source, bucket, options, s3_filesystem(endpoint), pool)
         return [reader.record(con, dataset, previous.get(dataset.name)) for dataset in datasets]
+
+
+def s3_endpoint(source: SourceConfig, options: S3Options) -> S3Endpoint:
+    """Where `source`'s bucket is and how to sign for it (keys from the environment variables its options name)."""
+    return S3Endpoint(region=options.region, credentials=_credentials(source, options), url=options.endpoint_url)
 
 
 def _credentials(source: SourceConfig, options: S3Options) -> Credentials | None:
@@ -130,7 +135,7 @@ def _credentials(source: SourceConfig, options: S3Options) -> Credentials | None
     return Credentials(keys[0], keys[1], os.environ.get(options.session_token_env) or None)
 
 
-def _filesystem(endpoint: S3Endpoint) -> pafs.S3FileSystem:
+def s3_filesystem(endpoint: S3Endpoint) -> pafs.S3FileSystem:
     settings: dict = {
         "region": endpoint.region,
         "connect_timeout": TIMEOUT_SECONDS,

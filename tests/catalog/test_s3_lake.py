@@ -6,13 +6,10 @@ import gzip
 import json
 import socket
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from urllib.request import Request, urlopen
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from datacrew_resources.catalog import s3_lake, s3_listing
 from datacrew_resources.catalog.discover import discover
@@ -20,46 +17,14 @@ from datacrew_resources.catalog.lake import scan_lake
 from datacrew_resources.catalog.store import CatalogStore
 from datacrew_resources.config import Home, PlatformConfig, SourceConfig, SourceType
 
+from ..s3_server import KEY_ENV, SECRET_ENV, S3, serve_s3
+
 SAMPLE = 64 << 10  # sample_bytes of the tests of sampling
-KEY_ENV, SECRET_ENV = "DATACREW_TEST_S3_KEY", "DATACREW_TEST_S3_SECRET"
-
-
-@dataclass
-class S3:
-    url: str
-    client: object  # boto3's S3 client, used to lay out the bucket
-
-    def put(self, key: str, body: bytes, acl: str = "private") -> None:
-        self.client.put_object(Bucket="lake", Key=key, Body=body, ACL=acl)
-
-    def put_file(self, key: str, path: Path, acl: str = "private") -> None:
-        self.put(key, path.read_bytes(), acl)
-
-    def post(self, path: str, body: bytes = b"") -> None:
-        headers = {"Content-Type": "text/plain"}  # moto reads a form-encoded body as a form, not as data
-        urlopen(Request(f"{self.url}{path}", data=body, headers=headers, method="POST")).close()
 
 
 @pytest.fixture
 def s3(monkeypatch) -> Iterator[S3]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    monkeypatch.setenv(KEY_ENV, "AKIDTESTING")
-    monkeypatch.setenv(SECRET_ENV, "secret-testing")
-    client = boto3.client(
-        "s3", endpoint_url=url, region_name="us-east-1",
-        aws_access_key_id="AKIDTESTING", aws_secret_access_key="secret-testing",
-    )
-    client.create_bucket(Bucket="lake")
-    service = S3(url, client)
-    try:
-        yield service
-    finally:
-        service.post("/moto-api/reset-auth", b"inf")  # moto's state is per process: leave it open and empty
-        service.post("/moto-api/reset")
-        server.stop()
+    yield from serve_s3(monkeypatch)
 
 
 def source(s3: S3, uri: str = "s3://lake/raw", **options) -> SourceConfig:
