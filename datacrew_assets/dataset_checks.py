@@ -47,7 +47,8 @@ from datacrew_resources.quality.dataset import (
 )
 from datacrew_resources.quality.relations import pick_refs
 from datacrew_resources.resources import PlatformResource
-from datacrew_resources.source_refs import source_refs
+from datacrew_resources.s3_copies import with_s3_copies
+from datacrew_resources.source_refs import record_source, source_refs
 
 BATCH_SIZE = 100
 DATASET_QUALITY_JOB = "dataset_quality_checks"
@@ -125,7 +126,8 @@ def build_dataset_checks(
 
 
 class _Readable:
-    """Every readable key's `SourceRef`, read once per run and only if a reference needs it."""
+    """Every readable key's `SourceRef`, read once per run and only if a reference needs it;
+    `s3://` datasets are read through fresh local copies (`s3_copies`)."""
 
     def __init__(self, platform: PlatformResource):
         self._platform = platform
@@ -134,10 +136,18 @@ class _Readable:
     def refs(self, keys: set[str]) -> dict[str, SourceRef]:
         if not keys:
             return {}
+        home = self._platform.home()
         if self._refs is None:
-            home = self._platform.home()
             self._refs = source_refs(home, home.load_specs(self._platform.config()))
-        return pick_refs(self._refs, keys)
+        return with_s3_copies(home, self._platform.config(), pick_refs(self._refs, keys), keys)
+
+    def record(self, record: DatasetRecord) -> DatasetRecord:
+        """`record`, pointing at its local copy when it is an `s3://` dataset."""
+        if not record.location.startswith("s3://"):
+            return record
+        key = record.key_string
+        copied = with_s3_copies(self._platform.home(), self._platform.config(), {key: record_source(record)}, [key])
+        return record.model_copy(update={"location": copied[key].location})
 
 
 def _assess(
@@ -152,6 +162,10 @@ def _assess(
     record = store.get(key)
     if record is None:
         return _failed(key, names, f"{key} is no longer in the catalog (run `datacrew discover`)")
+    try:
+        record = readable.record(record)
+    except ConfigError as e:
+        return _failed(key, names, str(e))
     try:
         references = readable.refs(settings.referenced_keys)
     except ConfigError as e:

@@ -98,6 +98,9 @@ def _fetch(filesystem: pafs.S3FileSystem, bucket: str, obj: S3Object, target: Pa
         with os.fdopen(handle, "wb") as out, filesystem.open_input_stream(f"{bucket}/{obj.key}") as stream:
             while chunk := stream.read(_CHUNK):
                 out.write(chunk)
+        # The object's time, not the fetch's: freshness checks read the copy's modification time.
+        modified = obj.last_modified.timestamp()
+        os.utime(temp, (modified, modified))
         os.replace(temp, target)
     except OSError as e:
         Path(temp).unlink(missing_ok=True)

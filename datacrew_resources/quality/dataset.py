@@ -10,8 +10,9 @@
 The data's modification time is read too (newest file, or the database file and its
 WAL), for Dagster's freshness checks. A dataset that cannot be read (its file vanished,
 its warehouse is locked or gone) fails every check with one line saying why. Kinds not
-scanned here (`UNSCANNABLE`: workbook sheets, message streams, PostgreSQL, APIs, S3) fail them with the reason,
-and the Dagster checks only warn for those.
+scanned here (`UNSCANNABLE`: workbook sheets, message streams, PostgreSQL, APIs) fail them with the reason,
+and the Dagster checks only warn for those. An `s3://` dataset is assessed on its local
+copy (`s3_copies`): the Dagster checks hand this module the record pointing at it.
 """
 
 from __future__ import annotations
@@ -72,7 +73,6 @@ UNSCANNABLE = {
     "redis_stream": _STREAM,
     "postgres_table": "DuckDB reads PostgreSQL through its postgres extension, not installed here",
     "api_json": "an API is read page by page by discovery; no snapshot of its records is kept to scan",
-    "s3": "discovery reads s3:// objects through pyarrow's S3 filesystem; DuckDB would need its httpfs extension, not installed here",
 }
 
 

@@ -1,14 +1,17 @@
 """A transformation reading an `s3://` lake dataset (moto's S3 API on loopback): the run copies
 the objects it reads to local files, fetches only what changed, and bad inputs fail in one
-line with the previous output kept."""
+line with the previous output kept. The dataset's own checks scan the same copy."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import pytest
 import yaml
+
+from datacrew_assets.definitions import build_definitions
 
 from datacrew_resources.catalog.discover import discover
 from datacrew_resources.config import ConfigError, Home
@@ -119,3 +122,30 @@ def test_an_unreachable_endpoint_fails_in_one_line(home, monkeypatch):
     message = str(failed.value)
     assert message.startswith("lake/flights: 's3://lake/raw/flights/**/*.parquet': cannot list its objects: ")
     assert "\n" not in message
+
+
+def check_flights(home: Home) -> tuple[dict[str, dg.AssetCheckEvaluation], dict]:
+    """Run the checks of `lake/flights` as the UI's "Execute" does: their evaluations and observation."""
+    defs = build_definitions(home)
+    keys = [k for d in defs.asset_checks for k in d.check_keys if k.asset_key.to_user_string() == "lake/flights"]
+    result = dg.materialize([*defs.assets, *defs.asset_checks], selection=dg.AssetSelection.checks(*keys),
+                            resources=defs.resources, instance=dg.DagsterInstance.get(), raise_on_error=False)
+    [observed] = [e.event_specific_data.asset_observation for e in result.all_events
+                  if e.event_type == dg.DagsterEventType.ASSET_OBSERVATION]
+    return {e.check_name: e for e in result.get_asset_check_evaluations()}, observed.metadata
+
+
+def test_the_checks_of_an_s3_dataset_scan_the_bucket_as_it_is_now(home, s3, tmp_path):
+    evaluations, observed = check_flights(home)
+    assert observed["dagster/row_count"].value == len(FLIGHTS)
+    # Five columns (the partition's `month` among them), one empty cell of 30.
+    assert evaluations["completeness"].passed
+    assert evaluations["completeness"].metadata["value"].value == pytest.approx(29 / 30)
+    assert evaluations["schema_conformity"].passed
+    assert evaluations["schema_conformity"].severity == dg.AssetCheckSeverity.ERROR  # scanned: it may block
+
+    put_flights(s3, tmp_path / "scratch", "month=4", [(i, None, None, None) for i in range(10, 14)])
+    evaluations, observed = check_flights(home)
+    assert observed["dagster/row_count"].value == len(FLIGHTS) + 4
+    assert not evaluations["completeness"].passed
+    assert evaluations["completeness"].metadata["value"].value == pytest.approx(37 / 50)
