@@ -22,7 +22,7 @@ import tempfile
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pyarrow.fs as pafs
@@ -67,7 +67,7 @@ def copy_dataset(source: SourceConfig, ref: SourceRef, copy: Path) -> str:
     # A glob dataset is every object under its directory with its suffix; else one object.
     prefix = path[:wildcard.start()] if wildcard else path
     suffix = path.rsplit("*", 1)[1] if wildcard else ""
-    base = prefix if wildcard else str(PurePosixPath(path).parent) + "/"
+    base = prefix if wildcard else path[:path.rfind("/") + 1]  # an object at the bucket's root: ""
     endpoint = s3_endpoint(source, options)
     try:
         listed = [obj for obj in list_objects(endpoint, bucket, prefix)
@@ -88,7 +88,7 @@ def copy_dataset(source: SourceConfig, ref: SourceRef, copy: Path) -> str:
         (copy / rel).unlink(missing_ok=True)
         del etags[rel]
     _write_etags(copy, etags)
-    return str(copy / path[len(base):]) if wildcard else str(copy / PurePosixPath(path).name)
+    return str(copy / path[len(base):])
 
 
 def _fetch(filesystem: pafs.S3FileSystem, bucket: str, obj: S3Object, target: Path, ref: SourceRef) -> None:

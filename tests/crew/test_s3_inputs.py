@@ -90,6 +90,20 @@ def test_a_transformation_reads_the_bucket_as_it_is_now_fetching_only_what_chang
     assert second.output_uri == first.output_uri
 
 
+def test_a_single_object_at_the_root_of_the_bucket_is_read(home, s3, tmp_path):
+    for month in MONTHS:
+        s3.client.delete_object(Bucket="lake", Key=f"raw/flights/{month}/part-0.parquet")
+    write_flights(tmp_path / "root", FLIGHTS)
+    s3.put_file("flights.parquet", tmp_path / "root" / "flights.parquet")
+    config = yaml.safe_load(home.config_path.read_text())
+    config["sources"][0]["uri"] = "s3://lake"
+    home.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    discover(home, home.load_config())
+
+    assert written(transform(home)) == EXPECTED_ROWS
+    assert (home.state_dir / "s3" / "lake" / "flights" / "flights.parquet").exists()
+
+
 def test_missing_keys_fail_in_one_line_and_keep_the_previous_output(home, monkeypatch):
     output = Path(transform(home).output_uri)
     before = output.read_bytes()
