@@ -102,3 +102,11 @@ def demo_home(tmp_path, demo_sources, monkeypatch) -> Home:
     install_templates(home)
     (tmp_path / "sources").symlink_to(demo_sources, target_is_directory=True)
     return home
+
+
+@pytest.fixture
+def s3(monkeypatch) -> Iterator:
+    """moto's S3 API on a free loopback port (`tests/s3_server.py`), imported only by the tests using it."""
+    from .s3_server import serve_s3
+
+    yield from serve_s3(monkeypatch)

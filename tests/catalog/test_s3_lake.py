@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import boto3
@@ -17,14 +17,9 @@ from datacrew_resources.catalog.lake import scan_lake
 from datacrew_resources.catalog.store import CatalogStore
 from datacrew_resources.config import Home, PlatformConfig, SourceConfig, SourceType
 
-from ..s3_server import KEY_ENV, SECRET_ENV, S3, serve_s3
+from ..s3_server import KEY_ENV, SECRET_ENV, S3
 
 SAMPLE = 64 << 10  # sample_bytes of the tests of sampling
-
-
-@pytest.fixture
-def s3(monkeypatch) -> Iterator[S3]:
-    yield from serve_s3(monkeypatch)
 
 
 def source(s3: S3, uri: str = "s3://lake/raw", **options) -> SourceConfig:

@@ -19,18 +19,14 @@ from datacrew_resources.crew import CrewAIRunner
 from datacrew_resources.environment import prepare_environment
 from datacrew_resources.transformation import run_transformation
 
-from ..s3_server import KEY_ENV, SECRET_ENV, S3, serve_s3
+from ..platform.test_dataset_checks import evaluations, run_checks
+from ..s3_server import KEY_ENV, SECRET_ENV, S3
 from .small_home import write_flights
 from .test_engine_session import SPEC
 from .test_hosted_llm import EXPECTED_ROWS, FLIGHTS
 
 # FLIGHTS in three hive partitions of the S3 dataset `lake/flights`.
 MONTHS = {"month=1": FLIGHTS[:2], "month=2": FLIGHTS[2:4], "month=3": FLIGHTS[4:]}
-
-
-@pytest.fixture
-def s3(monkeypatch) -> S3:
-    yield from serve_s3(monkeypatch)
 
 
 def put_flights(s3: S3, scratch: Path, month: str, flights: list[tuple]) -> None:
@@ -142,11 +138,10 @@ def check_flights(home: Home) -> tuple[dict[str, dg.AssetCheckEvaluation], dict]
     """Run the checks of `lake/flights` as the UI's "Execute" does: their evaluations and observation."""
     defs = build_definitions(home)
     keys = [k for d in defs.asset_checks for k in d.check_keys if k.asset_key.to_user_string() == "lake/flights"]
-    result = dg.materialize([*defs.assets, *defs.asset_checks], selection=dg.AssetSelection.checks(*keys),
-                            resources=defs.resources, instance=dg.DagsterInstance.get(), raise_on_error=False)
+    result = run_checks(home, *keys)
     [observed] = [e.event_specific_data.asset_observation for e in result.all_events
                   if e.event_type == dg.DagsterEventType.ASSET_OBSERVATION]
-    return {e.check_name: e for e in result.get_asset_check_evaluations()}, observed.metadata
+    return {name: e for (_, name), e in evaluations(result).items()}, observed.metadata
 
 
 def test_the_checks_of_an_s3_dataset_scan_the_bucket_as_it_is_now(home, s3, tmp_path):
