@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tempfile
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -33,11 +32,11 @@ from .catalog.stream_source import read_options
 from .config import Home, PlatformConfig, SourceConfig
 from .config.errors import ConfigError, first_line
 from .engine import SourceRef
+from .engine.sources import GLOB
 
 ETAGS = ".etags.json"
 FETCH_THREADS = 8  # objects fetched at once: partitions are many and small, the time goes in round trips
 _CHUNK = 1 << 20
-_GLOB = re.compile(r"[*?\[{]")
 
 
 def with_s3_copies(home: Home, config: PlatformConfig, refs: dict[str, SourceRef],
@@ -63,7 +62,7 @@ def copy_dataset(source: SourceConfig, ref: SourceRef, copy: Path) -> str:
     options = read_options(source, S3Options)
     parts = urlsplit(ref.location)
     bucket, path = parts.netloc, parts.path.lstrip("/")
-    wildcard = _GLOB.search(path)
+    wildcard = GLOB.search(path)
     # A glob dataset is every object under its directory with its suffix; else one object.
     prefix = path[:wildcard.start()] if wildcard else path
     suffix = path.rsplit("*", 1)[1] if wildcard else ""

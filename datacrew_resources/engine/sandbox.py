@@ -26,7 +26,6 @@ sandbox attaches a warehouse source only while a step reads it (`attach_warehous
 
 from __future__ import annotations
 
-import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -38,10 +37,9 @@ from sqlglot import exp
 
 from datacrew_resources.config.errors import ConfigError, first_line
 
-from .sources import SourceRef, view_identifier
+from .sources import GLOB, SourceRef, view_identifier
 from .sql_guard import DIALECT
 
-_GLOB = re.compile(r"[*?\[{]")
 READERS = {"parquet": "read_parquet", "csv": "read_csv", "json": "read_json"}
 
 
@@ -111,8 +109,8 @@ def _access(refs: list[SourceRef]) -> tuple[list[str], list[str]]:
     allows the directory before its first wildcard."""
     files, dirs = [], []
     for ref in refs:
-        if _GLOB.search(ref.location):
-            prefix = _GLOB.split(ref.location, maxsplit=1)[0]
+        if GLOB.search(ref.location):
+            prefix = GLOB.split(ref.location, maxsplit=1)[0]
             dirs.append(prefix if prefix.endswith("/") else str(Path(prefix).parent))
         else:
             files.append(str(Path(ref.location).resolve()))

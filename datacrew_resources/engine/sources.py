@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlglot import exp
 
 from datacrew_resources.catalog.models import DatasetFormat
+
+# A wildcard of a glob location, as DuckDB (and Spark, after translation) expand it.
+GLOB = re.compile(r"[*?\[{]")
 
 
 @dataclass(frozen=True)
@@ -46,7 +50,7 @@ class SourceRef:
         glob may gain or lose files and a database table changes without its file's
         mtime saying how, so those are always counted.
         """
-        if self.recorded is None or self.kind == "duckdb_table" or _GLOB_CHARS.intersection(self.location):
+        if self.recorded is None or self.kind == "duckdb_table" or GLOB.search(self.location):
             return None
         try:
             stat = os.stat(self.location)
@@ -57,8 +61,6 @@ class SourceRef:
             return None
         return self.recorded.rows
 
-
-_GLOB_CHARS = frozenset("*?[{")
 
 
 def view_identifier(key: str) -> exp.Identifier:

@@ -21,7 +21,6 @@ asset checks and lineage cannot tell the engines apart. What happens here:
 
 from __future__ import annotations
 
-import re
 import shutil
 import tempfile
 import threading
@@ -37,7 +36,7 @@ from datacrew_resources.config.errors import first_line
 from datacrew_resources.config.platform import EngineConfig
 from datacrew_resources.config.spec import TransformationSpec
 
-from .sources import SourceRef, view_identifier
+from .sources import GLOB, SourceRef, view_identifier
 from .spark_session import spark_session
 from .spark_sql import SPARK, UnsupportedFeature, missing_function, spark_query, spark_sql, spark_type
 from .sql_guard import DIALECT, check_type
@@ -45,7 +44,6 @@ from .sql_guard import DIALECT, check_type
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-_GLOB = re.compile(r"[*?\[{]")  # as the DuckDB sandbox reads globs
 EXPORT_BATCH_ROWS = 100_000
 STOP_POLL_SECONDS = 0.2
 
@@ -212,7 +210,7 @@ def _file_paths(location: str, *, hive: bool = False) -> tuple[str, dict[str, st
     root directory and the last component's pattern: searched recursively, or, for hive
     partitions, with the partition directories discovered as columns (as DuckDB does)."""
     if "**" not in location:
-        if _GLOB.search(location):
+        if GLOB.search(location):
             return location, {"basePath": _root(location)} if hive else {}
         return location, {}
     root = _root(location)
@@ -223,14 +221,14 @@ def _file_paths(location: str, *, hive: bool = False) -> tuple[str, dict[str, st
 
 def _root(location: str) -> str:
     """The directory before the first wildcard of a glob."""
-    prefix = _GLOB.split(location, maxsplit=1)[0]
+    prefix = GLOB.split(location, maxsplit=1)[0]
     return prefix.rstrip("/") if prefix.endswith("/") else str(Path(prefix).parent)
 
 
 def _json_array(location: str) -> bool:
     """Whether the (first) JSON file is one array rather than newline-delimited records."""
     path = Path(location)
-    if _GLOB.search(location):
+    if GLOB.search(location):
         path = next(Path(_root(location)).rglob(Path(location).name), path)
     try:
         with open(path, "rb") as file:
